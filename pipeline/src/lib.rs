@@ -1,0 +1,21 @@
+//! The one definition of the Beamer mux pipeline.
+//!
+//! Everything a target must agree on lives here and only here:
+//! - [`wire`]: header and option layouts, as zero-copy views;
+//! - [`hash`]: the bucket hash and its inputs;
+//! - [`drop`]: drop reasons, their precedence and counter indices;
+//! - [`entries`]: typed table entries and updates;
+//! - [`schema`]: tables, actions, parameters, counters and their P4Runtime IDs;
+//! - [`params`]: the generator's size parameters, targets and their limits.
+//!
+//! The P4 generator, the software switch and the controller all read it.
+
+pub mod drop;
+pub mod entries;
+pub mod hash;
+pub mod params;
+pub mod schema;
+pub mod wire;
+
+pub use drop::DropReason;
+pub use params::{ParamError, PipelineParams, Target};
