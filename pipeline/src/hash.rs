@@ -18,6 +18,9 @@ pub const CRC32_POLY: u32 = 0x04C1_1DB7;
 pub const CRC32_INIT: u32 = 0xFFFF_FFFF;
 /// Value XORed into the final CRC.
 pub const CRC32_XOR_OUT: u32 = 0xFFFF_FFFF;
+/// Whether input bytes and the result are bit-reflected (they are: the
+/// register shifts right, least significant bit first).
+pub const CRC32_REFLECTED: bool = true;
 
 /// The six bytes the bucket hash covers.
 #[inline]

@@ -30,6 +30,8 @@ pub mod field {
 
 /// Length of an IPv4 header without options.
 pub const HEADER_LEN: usize = 20;
+/// The version field of an IPv4 header.
+pub const VERSION: u8 = 4;
 /// The IHL of a header without options.
 pub const IHL_NO_OPTIONS: u8 = 5;
 /// IP protocol number of ICMP.
