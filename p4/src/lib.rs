@@ -1,1 +1,91 @@
-//! placeholder
+//! `beamer-p4gen`: writes the Beamer mux pipeline as a P4_16 program for
+//! v1model (bmv2) or TNA (Tofino), with its P4Info.
+//!
+//! Everything the program and the P4Info say about tables, actions,
+//! parameters, match fields, counters, their IDs, names, widths and sizes,
+//! the header layouts, the option bytes and the hash comes from
+//! [`beamer_pipeline`]; this crate only turns it into text and messages.
+//!
+//! ```
+//! use beamer_p4gen::{generate, PROGRAM_FILE};
+//! use beamer_pipeline::{PipelineParams, Target};
+//!
+//! let out = generate(Target::V1model, &PipelineParams::default()).unwrap();
+//! assert!(out.program.contains("table buckets"));
+//! assert_eq!(PROGRAM_FILE, "beamer.p4");
+//! ```
+
+mod layout;
+mod program;
+mod writer;
+
+pub use program::{PROGRAM_NAME, TOFINO_COUNTED_FCS_BYTES, command_line, program};
+
+use beamer_pipeline::{ParamError, PipelineParams, Target};
+use std::path::{Path, PathBuf};
+
+/// File name of the P4 program in the output directory.
+pub const PROGRAM_FILE: &str = "beamer.p4";
+
+/// Everything the generator writes for one target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// The P4_16 program.
+    pub program: String,
+}
+
+impl Output {
+    /// (file name, contents) of every file, in the order they are written.
+    pub fn files(&self) -> Vec<(&'static str, &[u8])> {
+        vec![(PROGRAM_FILE, self.program.as_bytes())]
+    }
+}
+
+/// Why the generator wrote nothing (or not everything).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A parameter is out of range for the target.
+    #[error(transparent)]
+    Params(#[from] ParamError),
+    /// A file or directory could not be written.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Generates the program for `target` after checking `params` against it.
+pub fn generate(target: Target, params: &PipelineParams) -> Result<Output, ParamError> {
+    params.validate(target)?;
+    Ok(Output {
+        program: program(target, params),
+    })
+}
+
+/// Generates the files for `target` and writes them into `dir` (created if
+/// missing). Bad parameters are reported before anything is created.
+/// Returns the paths written.
+pub fn write_files(
+    dir: &Path,
+    target: Target,
+    params: &PipelineParams,
+) -> Result<Vec<PathBuf>, Error> {
+    let out = generate(target, params)?;
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut written = Vec::new();
+    for (name, contents) in out.files() {
+        let path = dir.join(name);
+        std::fs::write(&path, contents).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        written.push(path);
+    }
+    Ok(written)
+}

@@ -1,10 +1,50 @@
-//! Not built yet: this subcommand's issue is open.
+//! `beamer gen`: write the P4 program and its P4Info for a target.
 
-/// Arguments (none yet).
-#[derive(clap::Args)]
-pub struct Args {}
+use beamer_pipeline::{PipelineParams, Target};
+use std::path::PathBuf;
 
-/// Fails: the subcommand is not built yet.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("this subcommand is not built yet")
+/// Arguments of `beamer gen`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Architecture to write for: v1model (bmv2) or tna (Tofino).
+    #[arg(long)]
+    pub target: Target,
+    /// Directory to write into (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Buckets per VIP: a power of two.
+    #[arg(long, default_value_t = PipelineParams::default().buckets)]
+    pub buckets: u32,
+    /// VIPs that can have buckets.
+    #[arg(long, default_value_t = PipelineParams::default().max_vips)]
+    pub max_vips: u32,
+    /// Entries of the VIP table (service ports and per-server ports).
+    #[arg(long, default_value_t = PipelineParams::default().max_vip_entries)]
+    pub max_vip_entries: u32,
+    /// Entries of the route table.
+    #[arg(long, default_value_t = PipelineParams::default().routes)]
+    pub routes: u32,
+}
+
+impl Args {
+    /// The pipeline sizes these arguments ask for.
+    pub fn params(&self) -> PipelineParams {
+        PipelineParams {
+            buckets: self.buckets,
+            max_vips: self.max_vips,
+            max_vip_entries: self.max_vip_entries,
+            routes: self.routes,
+        }
+    }
+}
+
+/// Checks the parameters for the target, then writes the program and its
+/// P4Info into `--out`. On bad parameters nothing is written and the error
+/// names the parameter and its valid range.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let written = beamer_p4gen::write_files(&args.out, args.target, &args.params())?;
+    for path in written {
+        println!("wrote {}", path.display());
+    }
+    Ok(())
 }
