@@ -23,9 +23,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(out.join("descriptor_set.bin"), fds.encode_to_vec())?;
 
     // Type names (prost::Name) let the text-format helpers find each
-    // message's descriptor, and pack messages into google.protobuf.Any.
+    // message's descriptor, and pack messages into google.protobuf.Any with
+    // the usual "type.googleapis.com/" URLs (p4.v1.Error in Status details).
     let mut config = prost_build::Config::new();
     config.enable_type_names();
+    config.type_name_domain(["."], "type.googleapis.com");
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)

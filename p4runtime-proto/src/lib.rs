@@ -137,4 +137,31 @@ mod tests {
             ]
         );
     }
+
+    /// Stratum parses `p4_device_config` as this message; check its numbers.
+    #[test]
+    fn bf_pipeline_config_wire_bytes() {
+        let cfg = stratum::BfPipelineConfig {
+            p4_name: "b".into(),
+            bfruntime_info: b"{}".to_vec(),
+            profiles: vec![stratum::bf_pipeline_config::Profile {
+                profile_name: "p".into(),
+                context: b"c".to_vec(),
+                binary: b"x".to_vec(),
+                pipe_scope: vec![0, 1],
+            }],
+        };
+        assert_eq!(
+            cfg.encode_to_vec(),
+            [
+                0x0a, 0x01, b'b', // 1: p4_name
+                0x12, 0x02, b'{', b'}', // 2: bfruntime_info
+                0x1a, 0x0d, // 3: profiles, 13 bytes
+                0x0a, 0x01, b'p', //   1: profile_name
+                0x12, 0x01, b'c', //   2: context
+                0x1a, 0x01, b'x', //   3: binary
+                0x22, 0x02, 0x00, 0x01, //   4: pipe_scope, packed
+            ]
+        );
+    }
 }

@@ -7,7 +7,7 @@
 
 use crate::p4::config::v1::P4Info;
 use prost_reflect::{
-    DescriptorPool, DynamicMessage, MessageDescriptor, text_format::FormatOptions,
+    DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor, Value,
 };
 use std::sync::OnceLock;
 
@@ -54,24 +54,134 @@ pub fn descriptor<M: prost::Name>() -> Result<MessageDescriptor, TextError> {
         .ok_or(TextError::UnknownType(name))
 }
 
-/// `msg` in protobuf text format, one field per line, nested messages
-/// indented, `google.protobuf.Any` expanded when its type is known.
+/// `msg` in protobuf text format, laid out as p4c writes `.p4info.txt`:
+/// one field per line in field-number order, repeated fields as repeated
+/// `name { ... }` blocks or lines, map entries as `key`/`value` blocks.
+/// Python's `text_format.Merge`, C++'s `TextFormat::Parse` and
+/// [`from_text`] read it.
 pub fn to_text<M: prost::Message + prost::Name>(msg: &M) -> String {
     let desc = descriptor::<M>().expect("generated types are in the pool");
     let mut dynamic = DynamicMessage::new(desc);
     dynamic
         .transcode_from(msg)
         .expect("a generated message transcodes to its own descriptor");
-    let mut text = dynamic.to_text_format_with_options(
-        &FormatOptions::new()
-            .pretty(true)
-            .expand_any(true)
-            .print_message_fields_in_index_order(false),
-    );
-    if !text.is_empty() && !text.ends_with('\n') {
-        text.push('\n');
+    let mut out = String::new();
+    write_message(&mut out, &dynamic, 0);
+    out
+}
+
+fn write_message(out: &mut String, msg: &DynamicMessage, depth: usize) {
+    let mut fields: Vec<_> = msg.fields().collect();
+    fields.sort_by_key(|(f, _)| f.number());
+    for (field, value) in fields {
+        match value {
+            Value::List(items) => {
+                for item in items {
+                    write_field(out, &field, item, depth);
+                }
+            }
+            Value::Map(map) => {
+                let entry = match field.kind() {
+                    Kind::Message(entry) => entry,
+                    _ => unreachable!("a map field's kind is its entry message"),
+                };
+                let (key_field, value_field) =
+                    (entry.map_entry_key_field(), entry.map_entry_value_field());
+                let mut keys: Vec<_> = map.keys().collect();
+                keys.sort_by_key(|k| map_key_sort(k));
+                for key in keys {
+                    indent(out, depth);
+                    out.push_str(field.name());
+                    out.push_str(" {\n");
+                    write_field(out, &key_field, &Value::from(key.clone()), depth + 1);
+                    write_field(out, &value_field, &map[key], depth + 1);
+                    indent(out, depth);
+                    out.push_str("}\n");
+                }
+            }
+            single => write_field(out, &field, single, depth),
+        }
     }
-    text
+}
+
+fn map_key_sort(key: &MapKey) -> (u8, i128, String) {
+    match key {
+        MapKey::Bool(b) => (0, i128::from(*b), String::new()),
+        MapKey::I32(v) => (1, i128::from(*v), String::new()),
+        MapKey::I64(v) => (1, i128::from(*v), String::new()),
+        MapKey::U32(v) => (1, i128::from(*v), String::new()),
+        MapKey::U64(v) => (1, i128::from(*v), String::new()),
+        MapKey::String(s) => (2, 0, s.clone()),
+    }
+}
+
+fn indent(out: &mut String, depth: usize) {
+    for _ in 0..depth {
+        out.push_str("  ");
+    }
+}
+
+fn write_field(out: &mut String, field: &FieldDescriptor, value: &Value, depth: usize) {
+    use std::fmt::Write;
+    indent(out, depth);
+    out.push_str(field.name());
+    match value {
+        Value::Message(m) => {
+            out.push_str(" {\n");
+            write_message(out, m, depth + 1);
+            indent(out, depth);
+            out.push_str("}\n");
+            return;
+        }
+        Value::Bool(b) => write!(out, ": {b}"),
+        Value::I32(v) => write!(out, ": {v}"),
+        Value::I64(v) => write!(out, ": {v}"),
+        Value::U32(v) => write!(out, ": {v}"),
+        Value::U64(v) => write!(out, ": {v}"),
+        Value::F32(v) => write!(out, ": {}", float(f64::from(*v))),
+        Value::F64(v) => write!(out, ": {}", float(*v)),
+        Value::String(s) => write!(out, ": \"{}\"", escape(s.as_bytes())),
+        Value::Bytes(b) => write!(out, ": \"{}\"", escape(b)),
+        Value::EnumNumber(n) => match field.kind() {
+            Kind::Enum(e) => match e.get_value(*n) {
+                Some(v) => write!(out, ": {}", v.name()),
+                None => write!(out, ": {n}"),
+            },
+            _ => write!(out, ": {n}"),
+        },
+        Value::List(_) | Value::Map(_) => unreachable!("handled by write_message"),
+    }
+    .expect("writing to a String cannot fail");
+    out.push('\n');
+}
+
+fn float(v: f64) -> String {
+    if v.is_nan() {
+        "nan".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "inf" } else { "-inf" }.into()
+    } else {
+        format!("{v:?}")
+    }
+}
+
+/// C-style escaping: printable ASCII as is, the usual backslash escapes,
+/// every other byte (UTF-8 included) as three octal digits.
+fn escape(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len());
+    for &b in bytes {
+        match b {
+            b'"' => s.push_str("\\\""),
+            b'\\' => s.push_str("\\\\"),
+            b'\'' => s.push_str("\\'"),
+            b'\n' => s.push_str("\\n"),
+            b'\r' => s.push_str("\\r"),
+            b'\t' => s.push_str("\\t"),
+            0x20..=0x7e => s.push(char::from(b)),
+            _ => s.push_str(&format!("\\{b:03o}")),
+        }
+    }
+    s
 }
 
 /// Parses protobuf text format as message type `M`.
@@ -147,6 +257,42 @@ mod tests {
         let text = to_text(&update);
         assert!(text.contains("type: MODIFY"), "{text}");
         assert_eq!(from_text::<v1::Update>(&text).unwrap(), update);
+    }
+
+    #[test]
+    fn layout_is_p4c_style() {
+        let mut p4info = P4Info {
+            tables: vec![
+                Table {
+                    direct_resource_ids: vec![1, 2],
+                    ..Default::default()
+                },
+                Table::default(),
+            ],
+            ..Default::default()
+        };
+        let mut types = crate::p4::config::v1::P4TypeInfo::default();
+        for name in ["b_t", "a_t"] {
+            types.new_types.insert(name.into(), Default::default());
+        }
+        p4info.type_info = Some(types);
+        let text = p4info_to_text(&p4info);
+        assert_eq!(
+            text,
+            "tables {\n  direct_resource_ids: 1\n  direct_resource_ids: 2\n}\n\
+             tables {\n}\n\
+             type_info {\n  new_types {\n    key: \"a_t\"\n    value {\n    }\n  }\n\
+             \x20 new_types {\n    key: \"b_t\"\n    value {\n    }\n  }\n}\n"
+        );
+        assert_eq!(p4info_from_text(&text).unwrap(), p4info);
+    }
+
+    #[test]
+    fn strings_are_escaped() {
+        assert_eq!(
+            escape(b"a\"b\\c'\n\x00\xff\xc3\xaf"),
+            r#"a\"b\\c\'\n\000\377\303\257"#
+        );
     }
 
     #[test]
