@@ -10,10 +10,16 @@
 //! The method is largest remainder (Hamilton) made sticky:
 //! 1. start every server at its current count clamped to `[floor, ceil]`;
 //! 2. if that hands out too few buckets, raise servers from floor to ceil:
-//!    first those already gaining, then by largest remainder, then by input
+//!    first those already gaining, then those the commit changed (added,
+//!    activated, re-weighted), then by largest remainder, then by input
 //!    order;
 //! 3. if it hands out too many, lower servers from ceil to floor: first those
-//!    already losing, then by smallest remainder, then by reverse input order.
+//!    already losing, then those the commit changed, then by smallest
+//!    remainder, then by reverse input order.
+//!
+//! Letting the changed servers absorb the rounding keeps the others still:
+//! an added server takes the extra bucket rather than an old server that
+//! would then need a bucket from another old one.
 //!
 //! Step 1 is the unconstrained best; every raise in step 2 costs no movement
 //! and every lowering in step 3 costs exactly one bucket, so the result
@@ -31,6 +37,9 @@ pub struct Claim {
     pub weight: u32,
     /// Buckets it holds now.
     pub current: u32,
+    /// The commit changed this server (added, activated or re-weighted it),
+    /// so it absorbs rounding before the others.
+    pub changed: bool,
 }
 
 /// A server's ideal share `num / den` buckets, exact.
@@ -103,6 +112,7 @@ pub fn targets(buckets: u32, claims: &[Claim]) -> Vec<u32> {
         up.sort_by_key(|&i| {
             (
                 claims[i].current >= t[i],
+                !claims[i].changed,
                 std::cmp::Reverse(ideals[i].remainder()),
                 i,
             )
@@ -116,6 +126,7 @@ pub fn targets(buckets: u32, claims: &[Claim]) -> Vec<u32> {
         down.sort_by_key(|&i| {
             (
                 claims[i].current <= t[i],
+                !claims[i].changed,
                 ideals[i].remainder(),
                 std::cmp::Reverse(i),
             )
@@ -143,7 +154,11 @@ mod tests {
 
     fn claims(v: &[(u32, u32)]) -> Vec<Claim> {
         v.iter()
-            .map(|&(weight, current)| Claim { weight, current })
+            .map(|&(weight, current)| Claim {
+                weight,
+                current,
+                changed: false,
+            })
             .collect()
     }
 
@@ -229,6 +244,23 @@ mod tests {
     }
 
     #[test]
+    fn changed_servers_absorb_rounding() {
+        // 10.0.0.1 (weight 1) sits at 0 of 4 buckets, 10.0.0.2 (weight 4) at
+        // 4; a third server of weight 1 joins. The extra bucket goes to the
+        // newcomer, not to the old server with the same remainder, so no
+        // bucket moves between old servers.
+        let mut c = claims(&[(1, 0), (4, 4), (1, 0)]);
+        assert_eq!(targets(4, &c), [1, 3, 0]);
+        c[2].changed = true;
+        assert_eq!(targets(4, &c), [0, 3, 1]);
+        // Lowering: the re-weighted server gives up the extra bucket.
+        let mut c = claims(&[(1, 2), (1, 2), (1, 0)]);
+        assert_eq!(targets(4, &c), [2, 1, 1]);
+        c[0].changed = true;
+        assert_eq!(targets(4, &c), [1, 2, 1]);
+    }
+
+    #[test]
     fn ideal_bounds() {
         let q = Ideal::new(10, 1, 3);
         assert_eq!((q.floor(), q.ceil(), q.remainder()), (3, 4, 1));
@@ -247,17 +279,23 @@ mod tests {
                 let n = 1u32 << bits;
                 (
                     Just(n),
-                    proptest::collection::vec((1u32..=7, 0u32..=n), 1..=6).prop_map(move |v| {
-                        // Make the current counts sum to at most n.
-                        let mut left = n;
-                        v.into_iter()
-                            .map(|(weight, c)| {
-                                let current = c.min(left);
-                                left -= current;
-                                Claim { weight, current }
-                            })
-                            .collect()
-                    }),
+                    proptest::collection::vec((1u32..=7, 0u32..=n, any::<bool>()), 1..=6).prop_map(
+                        move |v| {
+                            // Make the current counts sum to at most n.
+                            let mut left = n;
+                            v.into_iter()
+                                .map(|(weight, c, changed)| {
+                                    let current = c.min(left);
+                                    left -= current;
+                                    Claim {
+                                        weight,
+                                        current,
+                                        changed,
+                                    }
+                                })
+                                .collect()
+                        },
+                    ),
                 )
             })
         }
