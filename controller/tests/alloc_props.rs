@@ -435,6 +435,29 @@ fn run(
             }
         }
     }
+    // A controller restarted from this switch state moves nothing.
+    let vip = a.vip(VIP).unwrap();
+    let mut decl = vec![Change::AddVip(vip.spec().clone())];
+    for s in vip.servers() {
+        decl.push(change(&Op::Add(s.dip.octets()[3], s.weight)));
+        if s.state == ServerState::Draining {
+            decl.push(change(&Op::Drain(s.dip.octets()[3])));
+        }
+    }
+    let (r, c) = Allocator::resume(
+        AllocConfig {
+            first_generation: a.generation(),
+            ..*a.config()
+        },
+        &decl,
+        a.bucket_entries(),
+        now,
+    )
+    .unwrap();
+    prop_assert!(c.diff.is_empty());
+    prop_assert_eq!(c.report.moved(), 0);
+    prop_assert_eq!(r.next_expiry(), a.next_expiry());
+    prop_assert_eq!(entries(&r), entries(&a));
     Ok(successes)
 }
 

@@ -269,6 +269,91 @@ impl Allocator {
         Ok(self.install(next, generation, now, expired, vips))
     }
 
+    /// Starts from the bucket table a switch holds, so that a controller
+    /// restart moves no bucket that need not move.
+    ///
+    /// `changes` declare the VIPs and servers (from the configuration file:
+    /// `AddVip`, `AddServer`, then `DrainServer` for draining ones);
+    /// `installed` is the bucket table read back from the switch, and
+    /// `config.first_generation` the generation it reported. The installed
+    /// mapping is adopted where it names servers of the configuration;
+    /// buckets on unknown servers move as if those servers had been removed,
+    /// missing buckets are assigned, chains to unknown servers or past the
+    /// timeout are cleared, and shares are rebalanced for the configuration.
+    /// Entries of unknown VIPs or beyond the bucket count are ignored (the
+    /// I/O layer deletes what is not desired).
+    ///
+    /// The returned commit is the next generation; its diff is relative to
+    /// `installed` (VIP table entries are taken as already matching the
+    /// configuration). Chained buckets count as changed in the reported
+    /// generation, the others as changed long ago, for the order in which
+    /// buckets move later.
+    pub fn resume(
+        config: AllocConfig,
+        changes: &[Change],
+        installed: impl IntoIterator<Item = (BucketKey, BucketAction)>,
+        now: u32,
+    ) -> Result<(Allocator, Commit), AllocError> {
+        let mut a = Allocator::new(config)?;
+        if changes.is_empty() {
+            return Err(AllocError::EmptyCommit);
+        }
+        let generation = a.next_generation()?;
+        let now = a.now(now);
+        let mut next = BTreeMap::new();
+        let mut batch = Batch::default();
+        for c in changes {
+            a.apply(&mut next, c, &mut batch)?;
+        }
+        a.validate(&next)?;
+
+        for (k, act) in installed {
+            let Some(b) = next
+                .get_mut(&k.vip_id)
+                .and_then(|v| v.buckets.get_mut(k.bucket as usize))
+            else {
+                continue;
+            };
+            if act.dip.is_unspecified() {
+                continue;
+            }
+            *b = BucketState {
+                dip: act.dip,
+                prev_dip: act.prev_dip,
+                change_time: act.change_time,
+                changed_in: if act.prev_dip.is_unspecified() {
+                    0
+                } else {
+                    config.first_generation
+                },
+            };
+        }
+        let seeded = next.clone();
+        for b in next.values_mut().flat_map(|v| v.buckets.iter_mut()) {
+            // Keep only chains the pipeline spec allows.
+            if b.prev_dip.is_unspecified() || b.change_time == 0 || b.prev_dip == b.dip {
+                b.clear_chain();
+            }
+        }
+        let timeout = config.daisy_timeout;
+        let expired = expire_due(&mut next, now, timeout);
+        let mut vips = Vec::new();
+        for (id, v) in next.iter_mut() {
+            vips.push(rebalance(
+                v,
+                seeded.get(id),
+                None,
+                None,
+                generation,
+                now,
+                timeout,
+            ));
+        }
+        a.vips = seeded;
+        let c = a.install(next, generation, now, expired, vips);
+        Ok((a, c))
+    }
+
     /// Clears the chains that are due by `now` (Unix seconds). Returns a new
     /// generation when any was, `None` (and no new generation) otherwise.
     pub fn expire(&mut self, now: u32) -> Result<Option<Commit>, AllocError> {

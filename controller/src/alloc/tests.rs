@@ -1011,3 +1011,119 @@ fn scripted_scenario_moves_exactly_the_minimum() {
     assert!(table.contains("add .5"));
     assert_eq!(table.lines().count(), out.len() + 1);
 }
+
+/// The changes that declare `a`'s VIP 0 as it is now, as a configuration
+/// file would.
+fn declaration(a: &Allocator) -> Vec<Change> {
+    let v = a.vip(VIP).unwrap();
+    let mut c = vec![Change::AddVip(v.spec().clone())];
+    for s in v.servers() {
+        c.push(Change::AddServer {
+            vip_id: VIP,
+            server: ServerSpec {
+                dip: s.dip,
+                port: s.port,
+                weight: s.weight,
+            },
+        });
+        if s.state == ServerState::Draining {
+            c.push(drain_of(s.dip));
+        }
+    }
+    c
+}
+
+fn drain_of(d: Ipv4Addr) -> Change {
+    Change::DrainServer {
+        vip_id: VIP,
+        dip: d,
+    }
+}
+
+fn resume_config(a: &Allocator) -> AllocConfig {
+    AllocConfig {
+        first_generation: a.generation(),
+        ..*a.config()
+    }
+}
+
+#[test]
+fn resuming_from_the_switch_moves_nothing() {
+    let mut a = with_servers(3);
+    a.commit(&[add(4, 2)], T0 + 10).unwrap();
+    a.commit(&[drain(1)], T0 + 20).unwrap();
+    let (r, c) = Allocator::resume(
+        resume_config(&a),
+        &declaration(&a),
+        a.bucket_entries(),
+        T0 + 30,
+    )
+    .unwrap();
+    assert_eq!(c.generation, a.generation() + 1);
+    assert!(c.diff.is_empty(), "{:?}", c.diff);
+    assert_eq!(c.report.moved(), 0);
+    assert_eq!(
+        r.bucket_entries().collect::<Vec<_>>(),
+        a.bucket_entries().collect::<Vec<_>>()
+    );
+    assert_eq!(r.next_expiry(), a.next_expiry());
+    // Chains adopted are young: other buckets move before them later.
+    assert!(
+        r.vip(VIP)
+            .unwrap()
+            .buckets()
+            .iter()
+            .all(|b| (b.changed_in == a.generation()) == b.has_chain())
+    );
+}
+
+#[test]
+fn resuming_with_a_changed_configuration_moves_the_minimum() {
+    let a = with_servers(4);
+    // While the controller was down, the operator replaced .4 with .5.
+    let mut decl = declaration(&a);
+    decl.retain(|c| !matches!(c, Change::AddServer { server, .. } if server.dip == dip(4)));
+    decl.push(add(5, 1));
+    let (r, c) = Allocator::resume(resume_config(&a), &decl, a.bucket_entries(), T0 + 30).unwrap();
+    let v = &c.report.vips[0];
+    assert_eq!((v.moved, v.minimum), (4, 4));
+    let old = buckets(&a);
+    for (o, n) in old.iter().zip(r.vip(VIP).unwrap().buckets()) {
+        if o.dip == dip(4) {
+            assert_eq!((n.dip, n.prev_dip), (dip(5), Ipv4Addr::UNSPECIFIED));
+        } else {
+            assert_eq!(n.dip, o.dip);
+        }
+    }
+    assert_eq!(c.diff.len(), 4);
+}
+
+#[test]
+fn resuming_repairs_missing_and_foreign_entries() {
+    let a = with_servers(2);
+    let mut installed: Vec<(BucketKey, BucketAction)> = a.bucket_entries().collect();
+    installed.retain(|(k, _)| k.bucket % 4 != 0); // 4 buckets lost
+    installed[0].1.prev_dip = dip(9); // a chain to a server nobody knows
+    installed[0].1.change_time = T0 + 25;
+    installed.push((
+        BucketKey {
+            vip_id: 1,
+            bucket: 0,
+        },
+        installed[1].1,
+    ));
+    installed.push((
+        BucketKey {
+            vip_id: VIP,
+            bucket: 99,
+        },
+        installed[1].1,
+    ));
+    let (r, c) =
+        Allocator::resume(resume_config(&a), &declaration(&a), installed, T0 + 30).unwrap();
+    let v = &c.report.vips[0];
+    assert_eq!((v.moved, v.assigned), (0, 4));
+    assert_eq!(c.diff.len(), 4 + 1, "4 inserts and the cleared chain");
+    assert!(r.vip(VIP).unwrap().buckets().iter().all(|b| !b.has_chain()));
+    assert!(v.balanced());
+}
