@@ -366,9 +366,6 @@ impl Host {
         if packet.len() < hl {
             return Err(Discard::Truncated);
         }
-        if !outer.checksum_ok() {
-            return Err(Discard::BadChecksum);
-        }
         if outer.protocol() != PROTO_IPIP {
             return Err(Discard::NotIpip);
         }
@@ -396,6 +393,13 @@ impl Host {
             None
         };
         debug_assert_eq!(option.is_some(), hl == HEADER_LEN + OPTION_LEN);
+        // Checked after the option: a receiving kernel that meets an
+        // end-of-options byte inside the option area zeroes what follows
+        // without fixing the checksum, and that packet is better counted
+        // as a wrong option.
+        if !outer.checksum_ok() {
+            return Err(Discard::BadChecksum);
+        }
 
         let rest = packet.get(hl..).unwrap_or(&[]);
         let inner = Ipv4Packet::new_checked(rest).map_err(|_| Discard::InnerTruncated)?;

@@ -16,9 +16,6 @@ pub enum Discard {
     /// The outer IHL is neither 5 (per-server port) nor 9 (with the option).
     #[error("outer IHL is neither 5 nor 9")]
     UnexpectedIhl,
-    /// The outer header checksum does not verify.
-    #[error("bad outer header checksum")]
-    BadChecksum,
     /// The outer protocol is not IP-in-IP (4).
     #[error("outer protocol is not IP-in-IP")]
     NotIpip,
@@ -37,6 +34,9 @@ pub enum Discard {
     /// The option's length byte is not 16.
     #[error("wrong option length")]
     WrongOptionLength,
+    /// The outer header checksum does not verify.
+    #[error("bad outer header checksum")]
+    BadChecksum,
     /// The inner IPv4, TCP or UDP header is shorter than it must be, or the
     /// inner total length runs past the packet.
     #[error("truncated inner packet")]
@@ -70,13 +70,13 @@ impl Discard {
         Discard::Truncated,
         Discard::NotIpv4,
         Discard::UnexpectedIhl,
-        Discard::BadChecksum,
         Discard::NotIpip,
         Discard::Fragment,
         Discard::NotForThisHost,
         Discard::UnknownTunnelSource,
         Discard::WrongOptionType,
         Discard::WrongOptionLength,
+        Discard::BadChecksum,
         Discard::InnerTruncated,
         Discard::InnerNotIpv4,
         Discard::InnerFragment,

@@ -17,6 +17,9 @@ mod flow;
 mod syns;
 mod time;
 
+#[cfg(target_os = "linux")]
+pub mod linux;
+
 pub use crate::cache::{CacheStats, CachedLookup};
 pub use crate::core::{
     ConfigError, DEFAULT_DAISY_TIMEOUT_SECS, Host, HostConfig, Learned, LocalConnections, Verdict,
