@@ -16,28 +16,47 @@
 //! ```
 
 mod layout;
+mod p4info;
 mod program;
 mod writer;
 
+pub use p4info::p4info;
 pub use program::{PROGRAM_NAME, TOFINO_COUNTED_FCS_BYTES, command_line, program};
 
 use beamer_pipeline::{ParamError, PipelineParams, Target};
+use p4runtime_proto::p4::config::v1::P4Info;
+use p4runtime_proto::p4info_to_text;
+use p4runtime_proto::prost::Message;
 use std::path::{Path, PathBuf};
 
 /// File name of the P4 program in the output directory.
 pub const PROGRAM_FILE: &str = "beamer.p4";
+/// File name of the binary (protobuf wire format) P4Info.
+pub const P4INFO_BIN_FILE: &str = "p4info.bin";
+/// File name of the text-format P4Info.
+pub const P4INFO_TXT_FILE: &str = "p4info.txt";
 
 /// Everything the generator writes for one target.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Output {
     /// The P4_16 program.
     pub program: String,
+    /// The P4Info message.
+    pub p4info: P4Info,
+    /// The P4Info in protobuf wire format.
+    pub p4info_bin: Vec<u8>,
+    /// The P4Info in protobuf text format.
+    pub p4info_txt: String,
 }
 
 impl Output {
     /// (file name, contents) of every file, in the order they are written.
     pub fn files(&self) -> Vec<(&'static str, &[u8])> {
-        vec![(PROGRAM_FILE, self.program.as_bytes())]
+        vec![
+            (PROGRAM_FILE, self.program.as_bytes()),
+            (P4INFO_BIN_FILE, &self.p4info_bin),
+            (P4INFO_TXT_FILE, self.p4info_txt.as_bytes()),
+        ]
     }
 }
 
@@ -57,11 +76,16 @@ pub enum Error {
     },
 }
 
-/// Generates the program for `target` after checking `params` against it.
+/// Generates the program and its P4Info for `target`, after checking
+/// `params` against it.
 pub fn generate(target: Target, params: &PipelineParams) -> Result<Output, ParamError> {
     params.validate(target)?;
+    let p4info = p4info(target, params);
     Ok(Output {
         program: program(target, params),
+        p4info_bin: p4info.encode_to_vec(),
+        p4info_txt: p4info_to_text(&p4info),
+        p4info,
     })
 }
 
