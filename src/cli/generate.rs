@@ -48,3 +48,65 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn parse(argv: &[&str]) -> Result<Args, clap::Error> {
+        Cli::try_parse_from(std::iter::once("gen").chain(argv.iter().copied())).map(|c| c.args)
+    }
+
+    #[test]
+    fn defaults_are_the_pipeline_defaults() {
+        let a = parse(&["--target", "tna", "--out", "d"]).unwrap();
+        assert_eq!(a.target, Target::Tna);
+        assert_eq!(a.params(), PipelineParams::default());
+        let a = parse(&[
+            "--target",
+            "v1model",
+            "--out",
+            "d",
+            "--buckets",
+            "256",
+            "--max-vips",
+            "3",
+            "--max-vip-entries",
+            "9",
+            "--routes",
+            "5",
+        ])
+        .unwrap();
+        let want = PipelineParams {
+            buckets: 256,
+            max_vips: 3,
+            max_vip_entries: 9,
+            routes: 5,
+        };
+        assert_eq!(a.params(), want);
+    }
+
+    #[test]
+    fn unknown_target_is_refused() {
+        let err = parse(&["--target", "psa", "--out", "d"]).unwrap_err();
+        assert!(err.to_string().contains("v1model or tna"), "{err}");
+    }
+
+    #[test]
+    fn bad_parameter_is_named_and_nothing_is_written() {
+        let dir = std::env::temp_dir().join(format!("beamer-gen-cli-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let out = dir.to_str().unwrap();
+        let args = parse(&["--target", "tna", "--out", out, "--routes", "0"]).unwrap();
+        let err = run(args).unwrap_err().to_string();
+        assert!(err.contains("--routes 0"), "{err}");
+        assert!(!dir.exists());
+    }
+}
