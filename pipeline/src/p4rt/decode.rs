@@ -184,6 +184,22 @@ pub enum Read {
 
 const MAX_PREFIX: i32 = 32;
 
+/// The most key fields of a table and parameters of an action in the
+/// schema: decoding keeps values on the stack.
+const MAX_FIELDS: usize = 4;
+const _: () = {
+    let mut i = 0;
+    while i < schema::TABLES.len() {
+        assert!(schema::TABLES[i].keys.len() <= MAX_FIELDS);
+        i += 1;
+    }
+    let mut i = 0;
+    while i < schema::ACTIONS.len() {
+        assert!(schema::ACTIONS[i].params.len() <= MAX_FIELDS);
+        i += 1;
+    }
+};
+
 fn table(table_id: u32) -> Result<&'static Table, P4rtError> {
     if table_id == 0 {
         return Err(P4rtError::invalid(
@@ -194,7 +210,18 @@ fn table(table_id: u32) -> Result<&'static Table, P4rtError> {
         .ok_or_else(|| P4rtError::invalid(format!("unknown table id {table_id:#010x}")))
 }
 
-fn out_of_range(what: String, e: bytestring::BytestringError) -> P4rtError {
+/// "match field NAME of table TABLE" or "param NAME of action ACTION", for
+/// messages; formatted only when an error is built.
+#[derive(Clone, Copy)]
+struct Named(&'static str, &'static str, &'static str, &'static str);
+
+impl std::fmt::Display for Named {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} of {} {}", self.0, self.1, self.2, self.3)
+    }
+}
+
+fn out_of_range(what: Named, e: bytestring::BytestringError) -> P4rtError {
     // "Bytestrings": a string that is empty or too wide for the P4Info
     // bitwidth is OUT_OF_RANGE.
     P4rtError::new(e.code(), format!("{what}: {e}"))
@@ -229,7 +256,7 @@ impl Pipeline {
             )));
         }
         // values[i]: the value of t.keys[i] (LPM: value, prefix length).
-        let mut values: Vec<Option<(u64, u32)>> = vec![None; t.keys.len()];
+        let mut values = [None::<(u64, u32)>; MAX_FIELDS];
         for m in &te.r#match {
             let Some(i) = t.keys.iter().position(|k| k.id == m.field_id) else {
                 return Err(P4rtError::invalid(format!(
@@ -245,7 +272,7 @@ impl Pipeline {
                 )));
             }
             let bits = self.bits(k.width);
-            let what = format!("match field {} of table {}", k.name, t.name);
+            let what = Named("match field", k.name, "table", t.name);
             use v1::field_match::FieldMatchType as M;
             values[i] = Some(match (&m.field_match_type, k.kind) {
                 (Some(M::Exact(e)), MatchKind::Exact) => (
@@ -265,8 +292,8 @@ impl Pipeline {
                             l.prefix_len
                         )));
                     }
-                    let v = bytestring::to_u64(&l.value, bits)
-                        .map_err(|e| out_of_range(what.clone(), e))?;
+                    let v =
+                        bytestring::to_u64(&l.value, bits).map_err(|e| out_of_range(what, e))?;
                     let len = l.prefix_len as u32;
                     if v & !prefix_mask(len, bits) != 0 {
                         return Err(P4rtError::invalid(format!(
@@ -334,7 +361,7 @@ impl Pipeline {
         t: &'static Table,
         te: &v1::TableEntry,
         default: bool,
-    ) -> Result<Option<(&'static Action, Vec<u64>)>, P4rtError> {
+    ) -> Result<Option<(&'static Action, [u64; MAX_FIELDS])>, P4rtError> {
         let Some(ta) = &te.action else {
             return Ok(None);
         };
@@ -377,7 +404,7 @@ impl Pipeline {
             _ => {}
         }
         let action = r.action;
-        let mut values: Vec<Option<u64>> = vec![None; action.params.len()];
+        let mut values = [None::<u64>; MAX_FIELDS];
         for p in &a.params {
             let Some(i) = action.params.iter().position(|q| q.id == p.param_id) else {
                 return Err(P4rtError::invalid(format!(
@@ -392,25 +419,22 @@ impl Pipeline {
                     q.id, q.name, action.name
                 )));
             }
-            let what = format!("param {} of action {}", q.name, action.name);
+            let what = Named("param", q.name, "action", action.name);
             values[i] = Some(
                 bytestring::to_u64(&p.value, self.bits(q.width))
                     .map_err(|e| out_of_range(what, e))?,
             );
         }
-        let values = values
-            .into_iter()
-            .zip(action.params)
-            .map(|(v, q)| {
-                v.ok_or_else(|| {
-                    P4rtError::invalid(format!(
-                        "missing param {} ({}) of action {}",
-                        q.id, q.name, action.name
-                    ))
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Some((action, values)))
+        let mut out = [0u64; MAX_FIELDS];
+        for (i, q) in action.params.iter().enumerate() {
+            out[i] = values[i].ok_or_else(|| {
+                P4rtError::invalid(format!(
+                    "missing param {} ({}) of action {}",
+                    q.id, q.name, action.name
+                ))
+            })?;
+        }
+        Ok(Some((action, out)))
     }
 
     fn entry_action(action: &Action, v: &[u64]) -> EntryAction {
