@@ -315,7 +315,7 @@ impl Gen<'_> {
         } else {
             self.w.line(format!(
                 "const bit<32> COUNTED_FCS_BYTES = {TOFINO_COUNTED_FCS_BYTES};  \
-                 // counters count the frame without its FCS"
+                 // Tofino counts the FCS; count() subtracts this"
             ));
         }
         self.w.blank();

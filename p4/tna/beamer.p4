@@ -28,7 +28,7 @@ const bit<16> OUTER_LEN_PLAIN = 20;  // outer header alone
 const bit<16> OUTER_LEN_WITH_OPTION = 36;  // outer header and option
 const bit<8> OPTION_TYPE = 0x61;
 const bit<8> OPTION_LEN = 16;
-const bit<32> COUNTED_FCS_BYTES = 4;  // counters count the frame without its FCS
+const bit<32> COUNTED_FCS_BYTES = 4;  // Tofino counts the FCS; count() subtracts this
 
 // Drop reasons: the index of each reason's cell in the drop counter, and the
 // precedence when several apply (the lowest index is counted).
