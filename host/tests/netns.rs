@@ -509,6 +509,9 @@ fn move_scenario(
     Vec<Vec<u8>>,
 ) {
     let t = topology(tag, vec![]);
+    // B's listener answers every SYN with a cookie and keeps no socket
+    // until the third ACK: that ACK must go to B's stack, not on to A.
+    t.b.sysctl("net.ipv4.tcp_syncookies=2");
     let agent_a = Running::start(&t.a, agent_config(DIP_A, chaining, vec![]));
     let agent_b = Running::start(&t.b, agent_config(DIP_B, chaining, vec![]));
     let stop_a = serve(&t.a, "A", false);
@@ -571,6 +574,10 @@ fn a_connection_survives_a_move_through_chaining() {
     assert!(
         b.core.local(LocalReason::Syn) >= 1,
         "B took the new SYN: {b}"
+    );
+    assert!(
+        b.core.local(LocalReason::Handshake) >= 1,
+        "B's SYN-cookie ACK went to B's stack: {b}"
     );
     assert!(
         a.core.local(LocalReason::Syn) >= 1,

@@ -94,6 +94,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         if h.chaining { "on" } else { "off" }
     );
     let stats = agent.run(stop, Some(report))?;
-    eprintln!("{stats}");
+    eprintln!("beamer host: stopped; counters:\n{stats}");
     Ok(())
 }

@@ -215,7 +215,7 @@ impl Agent {
                 *shared = s;
             }
             if report.is_some_and(|r| r.swap(false, Ordering::Relaxed)) {
-                eprintln!("{s}");
+                eprintln!("beamer host: counters:\n{s}");
             }
         }
         Ok(self.stats())

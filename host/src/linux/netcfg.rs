@@ -79,6 +79,7 @@ impl NetSetup {
         NetSetup::default()
     }
 
+    /// Runs a command that changes something, and logs it.
     fn run(&mut self, args: &[&str]) -> io::Result<String> {
         self.log.push(format!("ip {}", args.join(" ")));
         ip(args)
@@ -127,7 +128,7 @@ impl NetSetup {
         }
         self.sysctl("net.mptcp.allow_join_initial_addr_port", "0")?;
         if let Some(n) = subflows {
-            let old = self.run(&["mptcp", "limits", "show"])?;
+            let old = ip(&["mptcp", "limits", "show"])?;
             let old = field_after(&old, "subflows").unwrap_or("2").to_owned();
             self.run(&["mptcp", "limits", "set", "subflows", &n.to_string()])?;
             self.undo.push(Undo::MptcpSubflows { old });
@@ -136,7 +137,7 @@ impl NetSetup {
         for v in vips {
             let v_s = v.to_string();
             self.run(&["mptcp", "endpoint", "add", &v_s, "port", &port_s, "signal"])?;
-            let shown = self.run(&["mptcp", "endpoint", "show"])?;
+            let shown = ip(&["mptcp", "endpoint", "show"])?;
             let id = shown
                 .lines()
                 .find(|l| {
