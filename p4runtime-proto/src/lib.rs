@@ -8,10 +8,12 @@
 //! - [`google::rpc`]: `Status` and `Code`;
 //! - [`stratum`]: Stratum's Tofino device config, `BfPipelineConfig`;
 //! - [`bytestring`]: canonical integer bytestrings;
+//! - [`status`]: batch errors (`p4.v1.Error`s in gRPC status details);
 //! - [`text`]: protobuf text format (P4Info files for bmv2 and
 //!   p4runtime-shell), through the [`FILE_DESCRIPTOR_SET`].
 
 pub mod bytestring;
+pub mod status;
 pub mod text;
 
 pub use text::{p4info_from_text, p4info_to_text};

@@ -336,6 +336,24 @@ fn rust_stream_request() -> v1::StreamMessageRequest {
     }
 }
 
+/// The gRPC status details of a failed two-update Write.
+fn rust_batch_status() -> p4runtime_proto::tonic::Status {
+    p4runtime_proto::status::batch_status(
+        "1 of 2 updates failed",
+        &[
+            v1::Error {
+                canonical_code: rpc::Code::Ok as i32,
+                ..Default::default()
+            },
+            v1::Error {
+                canonical_code: rpc::Code::OutOfRange as i32,
+                message: "bucket 4096 needs 13 bits".into(),
+                ..Default::default()
+            },
+        ],
+    )
+}
+
 // ---- messages built in Python (wire_check.py `python_messages`) ----------------
 
 fn python_write_request() -> v1::WriteRequest {
@@ -558,6 +576,7 @@ fn python_bindings_agree_field_for_field() {
         "rust_stream_request.bin",
         rust_stream_request().encode_to_vec(),
     );
+    write("rust_status.bin", rust_batch_status().details().to_vec());
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/wire_check.py");
     let out = Command::new(&python)

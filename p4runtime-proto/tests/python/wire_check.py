@@ -9,6 +9,8 @@ wrote:
     rust_p4info.bin           p4.config.v1.P4Info
     rust_p4info.txt           the same P4Info in text format
     rust_stream_request.bin   p4.v1.StreamMessageRequest (arbitration)
+    rust_status.bin           google.rpc.Status of a failed Write (the gRPC
+                              status details), two p4.v1.Error details
 
 This script
   1. compares the crate's descriptors with those of the PyPI package
@@ -336,8 +338,21 @@ def check_rust_messages(directory):
     sr = read(directory, "rust_stream_request.bin", p4runtime_pb2.StreamMessageRequest)
     expect_equal("StreamMessageRequest", sr, expected_rust_stream_request())
     assert sr.WhichOneof("update") == "arbitration"
+    status = read(directory, "rust_status.bin", status_pb2.Status)
+    assert status.code == code_pb2.UNKNOWN and status.message == "1 of 2 updates failed"
+    errors = []
+    for detail in status.details:
+        err = p4runtime_pb2.Error()
+        if not detail.Unpack(err):
+            fail(f"status detail of type {detail.type_url} is not a p4.v1.Error")
+        no_unknown_fields(err, "rust_status.bin detail")
+        errors.append(err)
+    expect_equal("Error[0]", errors[0], p4runtime_pb2.Error(canonical_code=code_pb2.OK))
+    expect_equal("Error[1]", errors[1], p4runtime_pb2.Error(
+        canonical_code=code_pb2.OUT_OF_RANGE, message="bucket 4096 needs 13 bits"))
+
     print("rust -> python: WriteRequest (7 updates), P4Info (binary and text), "
-          "StreamMessageRequest decode field for field")
+          "StreamMessageRequest, batch error Status decode field for field")
 
 
 # ---- 4. what Python sends (checked by tests/python_wire.rs) ------------------------------
