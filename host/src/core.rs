@@ -24,7 +24,10 @@
 //! Before deciding, the host learns `(previous DIP, change time, generation)`
 //! for the packet's bucket from an option whose change time is newer than
 //! what it knows and whose previous DIP is neither 0 nor this host. Chained
-//! packets carry a zero change time, so nobody learns from them.
+//! packets carry a zero change time, so nobody learns from them. Neither
+//! the learned changes nor the newest generation can stick forever: an
+//! expired change is replaced by any real one, and a generation that went
+//! backwards is accepted once the newest has been unseen for a timeout.
 //!
 //! ## Chains and the loop guard
 //! Each host remembers its own predecessor per bucket, so a bucket moved A to
@@ -275,6 +278,8 @@ pub struct Host {
     /// Per VIP (in `cfg.vips` order), per bucket.
     learned: Vec<Box<[Learned]>>,
     newest_generation: u32,
+    /// When the newest generation was last seen, Unix seconds.
+    newest_seen_at: u32,
     syns: RecentSyns,
     counters: Counters,
 }
@@ -294,6 +299,7 @@ impl Host {
             cfg,
             learned,
             newest_generation: 0,
+            newest_seen_at: 0,
             counters: Counters::default(),
         })
     }
@@ -473,7 +479,7 @@ impl Host {
             };
         };
         let bucket = bucket_of(p.flow.client, p.flow.client_port, self.cfg.bucket_bits);
-        self.learn(p.vip_index, bucket, opt);
+        self.learn(p.vip_index, bucket, opt, now);
         if is_server_port {
             conns.delivered(&p.flow);
             return local(LocalReason::ServerPort);
@@ -532,11 +538,25 @@ impl Host {
 
     /// Learns from an option newer than what is known, and tracks the
     /// newest generation.
-    fn learn(&mut self, vip_index: usize, bucket: u32, opt: Opt) {
-        self.newest_generation = self.newest_generation.max(opt.generation);
-        if opt.prev_dip.is_unspecified() || opt.prev_dip == self.cfg.dip {
+    ///
+    /// Two things must not stick forever: a generation that went backwards
+    /// (a controller restarted without its count) is accepted once the
+    /// newest has not been seen for a daisy timeout, far longer than any
+    /// mux lags; and an expired learned change is replaced by any real one,
+    /// so a controller clock that stepped back does not block learning.
+    fn learn(&mut self, vip_index: usize, bucket: u32, opt: Opt, now: Time) {
+        let now_s = now.unix_secs();
+        if opt.generation >= self.newest_generation
+            || now_s.saturating_sub(self.newest_seen_at) >= self.cfg.daisy_timeout_secs
+        {
+            self.newest_generation = opt.generation;
+            self.newest_seen_at = now_s;
+        }
+        if opt.prev_dip.is_unspecified() || opt.prev_dip == self.cfg.dip || opt.change_time == 0 {
+            // Nothing to learn; a zero change time marks a chained packet.
             return;
         }
+        let timeout = self.cfg.daisy_timeout_secs;
         let Some(slot) = self
             .learned
             .get_mut(vip_index)
@@ -544,8 +564,8 @@ impl Host {
         else {
             return;
         };
-        // A zero change time (a chained packet) is never newer.
-        if opt.change_time > slot.change_time {
+        let expired = now_s.saturating_sub(slot.change_time) >= timeout;
+        if opt.change_time > slot.change_time || (expired && opt.change_time != slot.change_time) {
             *slot = Learned {
                 prev_dip: opt.prev_dip,
                 change_time: opt.change_time,

@@ -213,6 +213,9 @@ fn the_five_rules_in_order() {
         // f and g share a bucket; g's SYN teaches B where it came from.
         let (f, g) = same_bucket_pair(&b);
         teach(&mut b, B, g, A, T0, 5);
+        // The current mux keeps sending generation 5.
+        let mut beat = from_mux(B, &seg(flow(1), TCP_SYN, 0), opt(NONE, 0, 5));
+        b.handle(&mut beat, at(c.now), &mut no_conns());
         let mut conns = no_conns();
         if c.local_socket {
             conns.insert(f);
@@ -872,4 +875,62 @@ fn bad_configs_name_the_field() {
         let e = Host::new(cfg).unwrap_err().to_string();
         assert!(e.starts_with(field), "{e:?} names {field}");
     }
+}
+
+#[test]
+fn a_generation_that_went_back_is_accepted_after_a_timeout() {
+    // A controller restarted and counts from 1 again. Until the old newest
+    // generation (50) has been unseen for a daisy timeout, generation 1 is
+    // a stale mux; after that it is the new normal.
+    let mut h = host(B);
+    let (f, _) = same_bucket_pair(&h);
+    let mut p = from_mux(B, &seg(flow(7), TCP_SYN, 0), opt(NONE, 0, 50));
+    h.handle(&mut p, at(T0), &mut no_conns());
+    let stray = |h: &mut Host, t: u32| {
+        let mut p = from_mux(B, &seg(f, TCP_ACK, 1), opt(NONE, 0, 1));
+        h.handle(&mut p, at(t), &mut no_conns())
+    };
+    assert_eq!(
+        stray(&mut h, T0 + 10),
+        Verdict::Drop(Discard::StaleGeneration)
+    );
+    assert_eq!(
+        stray(&mut h, T0 + TIMEOUT - 1),
+        Verdict::Drop(Discard::StaleGeneration)
+    );
+    assert!(matches!(
+        stray(&mut h, T0 + TIMEOUT),
+        Verdict::Local {
+            reason: LocalReason::Stable,
+            ..
+        }
+    ));
+    assert_eq!(h.newest_generation(), 1);
+}
+
+#[test]
+fn an_expired_change_is_replaced_even_by_an_older_timestamp() {
+    // The controller's clock stepped back an hour after a change was
+    // learned: once that change has expired, the next one is learned.
+    let mut h = host(B);
+    let (f, g) = same_bucket_pair(&h);
+    let bucket = h.bucket_of(CLIENT, f.client_port);
+    teach(&mut h, B, g, A, T0, 1);
+    let later = T0 + TIMEOUT + 10;
+    let back = later - 3600;
+    let mut p = from_mux(B, &seg(g, TCP_SYN, 0), opt(C, back, 2));
+    h.handle(&mut p, at(later), &mut no_conns());
+    assert_eq!(
+        h.learned(VIP, bucket).map(|l| (l.prev_dip, l.change_time)),
+        Some((C, back))
+    );
+    // Its own age decides whether it chains (an hour old here: no).
+    let mut p = from_mux(B, &seg(f, TCP_ACK, 1), opt(C, back, 2));
+    assert!(matches!(
+        h.handle(&mut p, at(later), &mut no_conns()),
+        Verdict::Local {
+            reason: LocalReason::Stable,
+            ..
+        }
+    ));
 }
