@@ -16,13 +16,12 @@
 //! ```
 
 mod layout;
-mod p4info;
 mod program;
 mod writer;
 
-pub use p4info::p4info;
-pub use program::{PROGRAM_NAME, TOFINO_COUNTED_FCS_BYTES, command_line, program};
+pub use program::{TOFINO_COUNTED_FCS_BYTES, command_line, program};
 
+use beamer_pipeline::p4rt::expected_p4info;
 use beamer_pipeline::{ParamError, PipelineParams, Target};
 use p4runtime_proto::p4::config::v1::P4Info;
 use p4runtime_proto::p4info_to_text;
@@ -80,7 +79,7 @@ pub enum Error {
 /// `params` against it.
 pub fn generate(target: Target, params: &PipelineParams) -> Result<Output, ParamError> {
     params.validate(target)?;
-    let p4info = p4info(target, params);
+    let p4info = expected_p4info(params, target);
     Ok(Output {
         program: program(target, params),
         p4info_bin: p4info.encode_to_vec(),

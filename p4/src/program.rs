@@ -9,7 +9,7 @@ use crate::layout::{self, Header};
 use crate::writer::Writer;
 use beamer_pipeline::hash::{CRC32_INIT, CRC32_POLY, CRC32_REFLECTED, CRC32_XOR_OUT};
 use beamer_pipeline::schema::{
-    self, Action, ActionRef, DirectCounter, MatchField, MatchKind, Scope, Table,
+    self, Action, ActionRef, DirectCounter, MatchField, MatchKind, PROGRAM_NAME, Scope, Table,
 };
 use beamer_pipeline::wire::{ethernet, ipv4, option};
 use beamer_pipeline::{DropReason, PipelineParams, Target};
@@ -17,9 +17,6 @@ use beamer_pipeline::{DropReason, PipelineParams, Target};
 /// Bytes a Tofino counter counts beyond the frame as the other targets see
 /// it: the 4-byte Ethernet FCS. TNA's `count()` subtracts its argument.
 pub const TOFINO_COUNTED_FCS_BYTES: u32 = 4;
-
-/// The program's name, in `@pkginfo` and in the P4Info's `pkg_info`.
-pub const PROGRAM_NAME: &str = "beamer";
 
 /// The command line that writes the files for `target` and `params`, as
 /// quoted in the header of every generated file.

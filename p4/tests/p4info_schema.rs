@@ -226,7 +226,7 @@ fn text_p4info_is_the_binary_one() {
 #[test]
 fn both_targets_carry_the_same_ids() {
     let ids = |t: Target| {
-        let info = beamer_p4gen::p4info(t, &PipelineParams::default());
+        let info = beamer_pipeline::p4rt::expected_p4info(&PipelineParams::default(), t);
         let mut v: Vec<u32> = info
             .tables
             .iter()

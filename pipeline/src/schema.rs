@@ -21,6 +21,8 @@
 use crate::drop::DropReason;
 use crate::params::PipelineParams;
 
+/// Name of the P4 program (`@pkginfo(name=...)`, P4Info `pkg_info.name`).
+pub const PROGRAM_NAME: &str = "beamer";
 /// Name of the ingress control in both P4 programs.
 pub const INGRESS_CONTROL: &str = "BeamerIngress";
 /// Name of the TNA `Pipeline` instance.

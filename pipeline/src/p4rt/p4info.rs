@@ -129,6 +129,20 @@ pub fn expected_p4info(params: &PipelineParams, target: Target) -> cfg::P4Info {
             } else {
                 0
             },
+            // p4c writes the program's default action with its arguments,
+            // here all zero, padded to each parameter's width in bytes.
+            initial_default_action: Some(cfg::TableActionCall {
+                action_id: t.default_action.id,
+                arguments: t
+                    .default_action
+                    .params
+                    .iter()
+                    .map(|p| cfg::table_action_call::Argument {
+                        param_id: p.id,
+                        value: vec![0; p.width.bits(params).div_ceil(8) as usize],
+                    })
+                    .collect(),
+            }),
             direct_resource_ids: t.direct_counter.iter().map(|c| c.id).collect(),
             size: params.table_size(t.size) as i64,
             ..Default::default()
@@ -173,6 +187,7 @@ pub fn expected_p4info(params: &PipelineParams, target: Target) -> cfg::P4Info {
         .collect();
     cfg::P4Info {
         pkg_info: Some(cfg::PkgInfo {
+            name: schema::PROGRAM_NAME.into(),
             arch: target.name().into(),
             ..Default::default()
         }),
