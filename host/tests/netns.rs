@@ -58,10 +58,13 @@ fn missing() -> Option<String> {
     None
 }
 
+/// Skips the test, loudly: written straight to stderr so that it shows
+/// even when the test harness captures output.
 macro_rules! require_root {
     ($what:expr) => {
         if let Some(why) = missing() {
-            eprintln!(
+            let _ = writeln!(
+                io::stderr(),
                 "SKIPPED (NOT RUN): {} — {why}; run as root to test it",
                 $what
             );
