@@ -3,7 +3,7 @@
 //! Everything a target must agree on lives here and only here:
 //! - [`wire`]: header and option layouts, as zero-copy views;
 //! - [`hash`]: the bucket hash and its inputs;
-//! - [`drop`]: drop reasons, their precedence and counter indices;
+//! - [`drop`](mod@drop): drop reasons, their precedence and counter indices;
 //! - [`entries`]: typed table entries and updates;
 //! - [`schema`]: tables, actions, parameters, counters and their P4Runtime IDs;
 //! - [`params`]: the generator's size parameters, targets and their limits;
