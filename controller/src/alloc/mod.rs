@@ -87,7 +87,8 @@ use beamer_pipeline::PipelineParams;
 use beamer_pipeline::entries::{BucketAction, BucketKey, VipAction, VipKey};
 use beamer_pipeline::params::{MAX_BUCKETS, MIN_BUCKETS};
 use beamer_pipeline::wire::ipv4::{PROTO_TCP, PROTO_UDP};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::Ipv4Addr;
 
 /// The default daisy-chain timeout, in seconds: how long a moved bucket
@@ -589,6 +590,27 @@ impl Allocator {
     }
 }
 
+/// A map keyed by server address with a cheap hash: the allocator looks an
+/// address up for every bucket, and the keys come from the operator.
+type AddrMap<V> = HashMap<Ipv4Addr, V, BuildHasherDefault<AddrHasher>>;
+
+/// Multiply-and-fold hash of a few bytes (an IPv4 address).
+#[derive(Default)]
+struct AddrHasher(u64);
+
+impl Hasher for AddrHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        let x = self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        x ^ (x >> 32)
+    }
+}
+
 /// What a batch of changes did, for rebalancing and reporting.
 #[derive(Default)]
 struct Batch {
@@ -645,7 +667,7 @@ fn rebalance(
     timeout: u32,
 ) -> VipReport {
     let n = vip.buckets.len() as u32;
-    let mut held: BTreeMap<Ipv4Addr, u32> = BTreeMap::new();
+    let mut held: AddrMap<u32> = AddrMap::default();
     for b in &vip.buckets {
         *held.entry(b.dip).or_default() += 1;
     }
@@ -665,21 +687,21 @@ fn rebalance(
             changed: changed.is_some_and(|c| c.contains(&s.dip)),
         })
         .collect();
-    let target: BTreeMap<Ipv4Addr, u32> = active
+    let target: AddrMap<u32> = active
         .iter()
         .map(|s| s.dip)
         .zip(apportion::targets(n, &claims))
         .collect();
 
     // What each holder gives up, and its least recently changed buckets.
-    let give: HashMap<Ipv4Addr, usize> = held
+    let give: AddrMap<usize> = held
         .iter()
         .filter_map(|(d, &c)| {
             let t = target.get(d).copied().unwrap_or(0);
             (c > t).then(|| (*d, (c - t) as usize))
         })
         .collect();
-    let gainers: BTreeSet<Ipv4Addr> = active
+    let gainers: HashSet<Ipv4Addr, BuildHasherDefault<AddrHasher>> = active
         .iter()
         .filter(|s| target[&s.dip] > held.get(&s.dip).copied().unwrap_or(0))
         .map(|s| s.dip)
@@ -688,7 +710,7 @@ fn rebalance(
     // Oldest change first; among equals, a bucket whose move loses no live
     // chain (none, or back to its previous server) first; then bucket
     // number.
-    let mut candidates: HashMap<Ipv4Addr, Vec<(u32, bool, u32)>> = HashMap::new();
+    let mut candidates: AddrMap<Vec<(u32, bool, u32)>> = AddrMap::default();
     for (i, b) in vip.buckets.iter().enumerate() {
         if b.dip.is_unspecified() {
             pool.push(i as u32);
@@ -752,10 +774,15 @@ fn rebalance(
     }
     debug_assert!(rest.next().is_none(), "every released bucket has a taker");
 
+    let mut after = held.clone();
     for (i, to) in handout {
         let i = i as usize;
         let b = vip.buckets[i];
         let old = b.dip;
+        if let Some(c) = after.get_mut(&old) {
+            *c -= 1;
+        }
+        *after.entry(to).or_default() += 1;
         let live_chain = b.has_chain() && b.prev_dip != to;
         let (prev_dip, change_time) = if old.is_unspecified() {
             report.assigned += 1;
@@ -797,7 +824,6 @@ fn rebalance(
 
     // Shares before and after.
     let total: u64 = active.iter().map(|s| u64::from(s.weight)).sum();
-    let after = vip.counts();
     let mut dips: BTreeSet<Ipv4Addr> = vip.servers.keys().copied().collect();
     dips.extend(held.keys());
     dips.extend(removed.into_iter().flat_map(|r| r.keys()));
