@@ -36,6 +36,7 @@
 pub mod bench;
 pub mod counters;
 pub mod io;
+pub mod p4rt;
 pub mod packet;
 pub mod pipeline;
 pub mod switch;

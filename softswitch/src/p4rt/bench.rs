@@ -1,0 +1,1 @@
+//! Write throughput over loopback gRPC (filled in below).
