@@ -223,6 +223,8 @@ fn run(
     let mut sw = HashMap::new();
     apply_diff(&mut sw, &c.diff.batches, n)?;
     let mut successes = 0;
+    // The latest change time written so far.
+    let mut written = 0;
 
     for s in steps {
         let before = a.vip(VIP).unwrap().buckets().to_vec();
@@ -254,6 +256,13 @@ fn run(
         };
         let vip = a.vip(VIP).unwrap();
         let after = vip.buckets().to_vec();
+        // The allocator's time: never behind ours, and ahead of it after
+        // commits in the same second (change times strictly increase).
+        let clock = a.clock();
+        prop_assert!(clock >= now);
+        if let Some(c) = &c {
+            prop_assert_eq!(c.report.now, clock);
+        }
 
         // Generations: +1 per commit or expiry, unchanged otherwise.
         match &c {
@@ -310,7 +319,7 @@ fn run(
                 );
                 prop_assert_ne!(b.prev_dip, b.dip);
                 prop_assert!(
-                    b.change_time.saturating_add(timeout) > now,
+                    b.change_time.saturating_add(timeout) > clock,
                     "chain not expired"
                 );
                 prop_assert!(timeout > 0, "no chains when chaining is off");
@@ -330,7 +339,7 @@ fn run(
             for (o, x) in before.iter().zip(&after) {
                 prop_assert_eq!((o.dip, o.changed_in), (x.dip, x.changed_in));
                 if o != x {
-                    prop_assert!(o.change_time.saturating_add(timeout) <= now);
+                    prop_assert!(o.change_time.saturating_add(timeout) <= clock);
                     prop_assert!(!x.has_chain());
                 }
             }
@@ -406,6 +415,20 @@ fn run(
             }
         }
 
+        // Change times strictly increase, whatever the clock does.
+        let stamped = after
+            .iter()
+            .any(|b| b.changed_in == gen1 && b.change_time == c.report.stamp);
+        prop_assert!(c.report.stamp >= clock);
+        if stamped {
+            prop_assert!(
+                c.report.stamp > written,
+                "change time {} reused",
+                c.report.stamp
+            );
+        }
+        written = written.max(after.iter().map(|b| b.change_time).max().unwrap_or(0));
+
         // Chains: set on moves, kept or cleared otherwise.
         for k in 0..after.len() {
             let (o, x) = (before[k], after[k]);
@@ -415,7 +438,7 @@ fn run(
                     let want = if timeout == 0 {
                         (Ipv4Addr::UNSPECIFIED, 0)
                     } else {
-                        (o.dip, now)
+                        (o.dip, c.report.stamp)
                     };
                     prop_assert_eq!((x.prev_dip, x.change_time), want, "moved off a live server");
                 } else if x.has_chain() {
@@ -428,7 +451,7 @@ fn run(
                     prop_assert!(!x.has_chain());
                     prop_assert!(
                         !model.contains_key(&o.prev_dip)
-                            || o.change_time.saturating_add(timeout) <= now,
+                            || o.change_time.saturating_add(timeout) <= clock,
                         "a chain was cleared without cause"
                     );
                 }
@@ -451,7 +474,7 @@ fn run(
         },
         &decl,
         a.bucket_entries(),
-        now,
+        a.clock(),
     )
     .unwrap();
     prop_assert!(c.diff.is_empty());

@@ -28,7 +28,9 @@
 //!   bucket goes back to its previous server when that server gains. [`VipReport::chains_broken`] counts the ones that could not.
 //! - **Chaining.** A moved bucket gets `prev_dip` = the server it left and
 //!   `change_time` = now, so the new server can pass unknown connections
-//!   back. After the daisy-chain timeout the chain is cleared
+//!   back. Change times strictly increase from commit to commit (a second
+//!   commit within the same second is stamped a second later), because a
+//!   host learns only from a strictly newer change time. After the daisy-chain timeout the chain is cleared
 //!   (`prev_dip` = 0, `change_time` = 0, as the pipeline spec requires).
 //! - **Removed servers are never chained to.** A removed server is gone:
 //!   chaining to it only makes clients wait for a timeout instead of the
@@ -157,6 +159,8 @@ pub struct Allocator {
     generation: u32,
     /// The latest time seen; time never goes back inside the allocator.
     clock: u32,
+    /// The latest change time written.
+    last_stamp: u32,
     next_expiry: Option<u32>,
 }
 
@@ -176,6 +180,7 @@ impl Allocator {
             vips: BTreeMap::new(),
             generation: config.first_generation,
             clock: 1,
+            last_stamp: 0,
             next_expiry: None,
         })
     }
@@ -198,6 +203,13 @@ impl Allocator {
     /// The VIP `vip_id`.
     pub fn vip(&self, vip_id: u16) -> Option<&Vip> {
         self.vips.get(&vip_id)
+    }
+
+    /// The latest time seen (Unix seconds): the time of the last commit or
+    /// expiry, which may be ahead of the caller's clock (see
+    /// [`Allocator::commit`]).
+    pub fn clock(&self) -> u32 {
+        self.clock
     }
 
     /// When the next daisy chain times out (Unix seconds): call
@@ -226,22 +238,35 @@ impl Allocator {
         now.max(self.clock)
     }
 
+    /// The change time a commit gives its moves: `now`, or just after the
+    /// last change time written if that is not earlier.
+    fn stamp(&self, now: u32) -> u32 {
+        now.max(self.last_stamp.saturating_add(1))
+    }
+
     fn next_generation(&self) -> Result<u32, AllocError> {
         self.generation
             .checked_add(1)
             .ok_or(AllocError::GenerationExhausted(self.generation))
     }
 
-    /// Applies a batch of changes at time `now` (Unix seconds; a time
-    /// earlier than one already seen counts as that one). All or nothing: on
-    /// error nothing changes. Chains due by `now` expire in the same
-    /// generation.
+    /// Applies a batch of changes at time `now` (Unix seconds). All or
+    /// nothing: on error nothing changes. Chains due by `now` expire in the
+    /// same generation.
+    ///
+    /// Time never goes back: a `now` earlier than one already seen counts
+    /// as that one. Change times strictly increase, because a host learns a
+    /// previous DIP only from a strictly newer change time: moves in the
+    /// same second as the last change time written are stamped one second
+    /// later ([`Report::stamp`]), so change times run ahead of the clock by
+    /// at most the number of such commits, until real time catches up.
     pub fn commit(&mut self, changes: &[Change], now: u32) -> Result<Commit, AllocError> {
         if changes.is_empty() {
             return Err(AllocError::EmptyCommit);
         }
         let generation = self.next_generation()?;
         let now = self.now(now);
+        let stamp = self.stamp(now);
         let timeout = self.config.daisy_timeout;
         let mut next = self.vips.clone();
         let expired = expire_due(&mut next, now, timeout);
@@ -263,11 +288,11 @@ impl Allocator {
             let removed = batch.removed.get(id);
             let changed = batch.changed.get(id);
             vips.push(rebalance(
-                v, before, removed, changed, generation, now, timeout,
+                v, before, removed, changed, generation, stamp, timeout,
             ));
         }
 
-        Ok(self.install(next, generation, now, expired, vips))
+        Ok(self.install(next, generation, now, stamp, expired, vips))
     }
 
     /// Starts from the bucket table a switch holds, so that a controller
@@ -300,7 +325,6 @@ impl Allocator {
             return Err(AllocError::EmptyCommit);
         }
         let generation = a.next_generation()?;
-        let now = a.now(now);
         let mut next = BTreeMap::new();
         let mut batch = Batch::default();
         for c in changes {
@@ -330,13 +354,22 @@ impl Allocator {
             };
         }
         let seeded = next.clone();
+        let timeout = config.daisy_timeout;
         for b in next.values_mut().flat_map(|v| v.buckets.iter_mut()) {
-            // Keep only chains the pipeline spec allows.
-            if b.prev_dip.is_unspecified() || b.change_time == 0 || b.prev_dip == b.dip {
+            // Keep only chains the pipeline spec allows, and change times
+            // no further ahead than this allocator could have stamped.
+            if b.prev_dip.is_unspecified()
+                || b.change_time == 0
+                || b.prev_dip == b.dip
+                || b.change_time > now.saturating_add(timeout)
+            {
                 b.clear_chain();
+            } else {
+                a.last_stamp = a.last_stamp.max(b.change_time);
             }
         }
-        let timeout = config.daisy_timeout;
+        let now = a.now(now);
+        let stamp = a.stamp(now);
         let expired = expire_due(&mut next, now, timeout);
         let mut vips = Vec::new();
         for (id, v) in next.iter_mut() {
@@ -346,12 +379,12 @@ impl Allocator {
                 None,
                 None,
                 generation,
-                now,
+                stamp,
                 timeout,
             ));
         }
         a.vips = seeded;
-        let c = a.install(next, generation, now, expired, vips);
+        let c = a.install(next, generation, now, stamp, expired, vips);
         Ok((a, c))
     }
 
@@ -370,6 +403,7 @@ impl Allocator {
             next,
             generation,
             now,
+            now,
             expired,
             Vec::new(),
         )))
@@ -380,6 +414,7 @@ impl Allocator {
         next: BTreeMap<u16, Vip>,
         generation: u32,
         now: u32,
+        stamp: u32,
         expired: u64,
         vips: Vec<VipReport>,
     ) -> Commit {
@@ -388,19 +423,22 @@ impl Allocator {
         self.generation = generation;
         self.clock = now;
         let timeout = self.config.daisy_timeout;
-        self.next_expiry = self
-            .vips
-            .values()
-            .flat_map(|v| v.buckets.iter())
-            .filter(|b| b.change_time != 0)
-            .map(|b| b.change_time.saturating_add(timeout))
-            .min();
+        let (mut first, mut last) = (u32::MAX, 0);
+        for b in self.vips.values().flat_map(|v| v.buckets.iter()) {
+            if b.change_time != 0 {
+                first = first.min(b.change_time);
+                last = last.max(b.change_time);
+            }
+        }
+        self.next_expiry = (last != 0).then(|| first.saturating_add(timeout));
+        self.last_stamp = self.last_stamp.max(last);
         Commit {
             generation,
             diff,
             report: Report {
                 generation,
                 now,
+                stamp,
                 expired,
                 vips,
             },
@@ -663,7 +701,7 @@ fn rebalance(
     removed: Option<&BTreeMap<Ipv4Addr, Server>>,
     changed: Option<&BTreeSet<Ipv4Addr>>,
     generation: u32,
-    now: u32,
+    stamp: u32,
     timeout: u32,
 ) -> VipReport {
     let n = vip.buckets.len() as u32;
@@ -795,7 +833,7 @@ fn rebalance(
                 if timeout == 0 {
                     (Ipv4Addr::UNSPECIFIED, 0)
                 } else {
-                    (old, now)
+                    (old, stamp)
                 }
             } else if live_chain && vip.servers.contains_key(&b.prev_dip) {
                 // Removed: chain past it to its own live predecessor.

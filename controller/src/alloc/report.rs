@@ -122,6 +122,10 @@ pub struct Report {
     pub generation: u32,
     /// The time it was computed at (Unix seconds).
     pub now: u32,
+    /// The change time given to buckets moved by this commit: `now`, or
+    /// later when an earlier commit already wrote `now` (change times
+    /// strictly increase).
+    pub stamp: u32,
     /// Buckets whose daisy chain timed out and was cleared.
     pub expired: u64,
     /// One report per VIP the commit's changes touched, by VIP ID.

@@ -504,13 +504,43 @@ fn every_commit_is_a_new_generation_even_without_moves() {
 fn time_never_goes_back() {
     let mut a = with_servers(2);
     a.commit(&[add(3, 1)], T0 + 100).unwrap();
-    // The wall clock stepped back: the change is stamped with the latest
-    // time seen, so its chain is not cut short.
+    // The wall clock stepped back: the commit counts as at the latest time
+    // seen, and its moves are stamped after the latest change time, so its
+    // chains are not cut short and hosts learn them.
     let old = buckets(&a);
-    a.commit(&[add(4, 1)], T0 + 50).unwrap();
+    let c = a.commit(&[add(4, 1)], T0 + 50).unwrap();
+    assert_eq!((c.report.now, c.report.stamp), (T0 + 100, T0 + 101));
     for (i, _, _) in moves(&old, &buckets(&a)) {
-        assert_eq!(buckets(&a)[i].change_time, T0 + 100);
+        assert_eq!(buckets(&a)[i].change_time, T0 + 101);
     }
+    assert_eq!(a.clock(), T0 + 100);
+}
+
+#[test]
+fn change_times_strictly_increase_within_one_second() {
+    // A host learns a previous DIP only from a strictly newer change time:
+    // two moves in the same second must not carry the same one.
+    let mut a = with_servers(2);
+    let c1 = a.commit(&[add(3, 1)], T0 + 10).unwrap();
+    let c2 = a.commit(&[add(4, 1)], T0 + 10).unwrap();
+    let c3 = a.commit(&[add(5, 1)], T0 + 10).unwrap();
+    assert_eq!(
+        (c1.report.stamp, c2.report.stamp, c3.report.stamp),
+        (T0 + 10, T0 + 11, T0 + 12)
+    );
+    assert_eq!(a.clock(), T0 + 10);
+    // A commit that moves nothing writes no change time.
+    let c4 = a.commit(&[weight(1, 1)], T0 + 10).unwrap();
+    assert_eq!(c4.report.stamp, T0 + 13);
+    let c5 = a.commit(&[add(6, 1)], T0 + 10).unwrap();
+    assert_eq!(c5.report.stamp, T0 + 13);
+    // Real time catching up ends the drift.
+    assert_eq!(
+        a.commit(&[add(7, 1)], T0 + 20).unwrap().report.stamp,
+        T0 + 20
+    );
+    // Chains expire by their own change time.
+    assert_eq!(a.next_expiry(), Some(T0 + 10 + DEFAULT_DAISY_TIMEOUT));
 }
 
 #[test]
