@@ -181,7 +181,7 @@ pub fn floor_loop(rx: &mut Rx, batch: &mut Batch, packets: u64) -> u64 {
     let mut done = 0;
     while done < packets {
         rx.fill(batch);
-        batch.for_each_frame(|frame: &mut Frame<'_>, _| {
+        batch.for_each_frame(|_, frame: &mut Frame<'_>, _| {
             let (buf, head, len) = frame.parts();
             let sum = buf[head..head + len]
                 .iter()

@@ -35,6 +35,7 @@
 
 pub mod bench;
 pub mod counters;
+pub mod hash;
 pub mod io;
 pub mod p4rt;
 pub mod packet;

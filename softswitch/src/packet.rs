@@ -375,25 +375,38 @@ impl Batch {
     }
 
     /// Runs `f` over every frame of the batch as a [`Frame`] in its slot,
-    /// storing the verdict it returns.
+    /// with its index and ingress port, storing the verdict it returns.
     #[inline]
-    pub(crate) fn for_each_frame(&mut self, mut f: impl FnMut(&mut Frame<'_>, u16) -> Verdict) {
+    pub(crate) fn for_each_frame(
+        &mut self,
+        mut f: impl FnMut(usize, &mut Frame<'_>, u16) -> Verdict,
+    ) {
         let stride = self.stride;
-        for (slot, m) in self
+        for (i, (slot, m)) in self
             .arena
             .chunks_exact_mut(stride)
             .zip(self.meta[..self.len].iter_mut())
+            .enumerate()
         {
             let mut frame = Frame {
                 buf: slot,
                 head: m.head as usize,
                 len: m.len as usize,
             };
-            let v = f(&mut frame, m.ingress_port);
+            let v = f(i, &mut frame, m.ingress_port);
             m.head = frame.head as u32;
             m.len = frame.len as u32;
             m.verdict = Some(v);
         }
+    }
+
+    /// The frames of the batch as they are now, in order.
+    #[inline]
+    pub(crate) fn frames(&self) -> impl Iterator<Item = &[u8]> {
+        self.arena
+            .chunks_exact(self.stride)
+            .zip(self.meta[..self.len].iter())
+            .map(|(slot, m)| &slot[m.head as usize..(m.head + m.len) as usize])
     }
 
     /// The received lengths of the frames, in order.

@@ -15,6 +15,7 @@
 
 pub(crate) mod lpm;
 
+use crate::hash::Crc6;
 use beamer_pipeline::PipelineParams;
 use beamer_pipeline::entries::{BucketAction, RouteAction, SwitchConfig, VipAction, VipKey};
 use lpm::Lpm;
@@ -35,9 +36,10 @@ pub struct Tables {
     /// Changes when the pipeline is reconfigured; counter blocks carry it.
     pub(crate) epoch: u64,
     pub(crate) params: PipelineParams,
-    pub(crate) bucket_bits: u8,
+    pub(crate) bucket_mask: u32,
     pub(crate) cells: CellLayout,
     pub(crate) config: SwitchConfig,
+    pub(crate) hash: &'static Crc6,
     pub(crate) vip: Arc<VipTable>,
     /// Bucket sets by set slot (see [`VipHit::ToBuckets`]).
     pub(crate) sets: Arc<Vec<Option<Arc<BucketSet>>>>,
@@ -69,9 +71,10 @@ impl Tables {
         Tables {
             epoch,
             params,
-            bucket_bits: params.bucket_bits(),
+            bucket_mask: beamer_pipeline::hash::bucket_mask(params.bucket_bits()),
             cells: CellLayout::of(&params),
             config: SwitchConfig::default(),
+            hash: Crc6::get(),
             vip: Arc::new(VipTable::build(std::iter::empty(), |_| None)),
             sets: Arc::new(vec![None; params.max_vips as usize]),
             routes: Arc::new(Lpm::empty()),
@@ -88,10 +91,10 @@ impl Tables {
         self.config
     }
 
-    /// k, the number of bucket bits.
+    /// 2^k - 1, the mask that makes a CRC a bucket.
     #[inline]
-    pub(crate) fn bucket_bits(&self) -> u8 {
-        self.bucket_bits
+    pub(crate) fn bucket_mask(&self) -> u32 {
+        self.bucket_mask
     }
 
     /// VIP lookup: (counter cell, action) of the entry, if any.
@@ -104,6 +107,13 @@ impl Tables {
     #[inline]
     pub(crate) fn bucket(&self, set: u32, bucket: u32) -> Option<&BucketSlot> {
         self.sets.get(set as usize)?.as_deref()?.get(bucket)
+    }
+
+    /// The place of the entry of `bucket` in set slot `set`, present or not
+    /// (for prefetching).
+    #[inline]
+    pub(crate) fn bucket_slot_ref(&self, set: u32, bucket: u32) -> Option<&BucketSlot> {
+        self.sets.get(set as usize)?.as_deref()?.slot_ref(bucket)
     }
 
     /// Route lookup.
@@ -326,6 +336,16 @@ impl BucketSet {
             .as_deref()?;
         let slot = chunk.get(bucket as usize & (CHUNK - 1))?;
         (slot.present != 0).then_some(slot)
+    }
+
+    /// The slot of `bucket`, present or not, if its chunk exists.
+    #[inline]
+    pub(crate) fn slot_ref(&self, bucket: u32) -> Option<&BucketSlot> {
+        let chunk = self
+            .chunks
+            .get((bucket >> CHUNK_BITS) as usize)?
+            .as_deref()?;
+        chunk.get(bucket as usize & (CHUNK - 1))
     }
 
     /// Writes (or with `None`, clears) the entry of `bucket` < the set's
