@@ -17,6 +17,7 @@
 
 mod layout;
 mod program;
+pub mod tofino;
 mod writer;
 
 pub use program::{TOFINO_COUNTED_FCS_BYTES, command_line, program};
