@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 
 const VIP: u16 = 0;
+const OTHER: u16 = 1;
 const T0: u32 = 1_700_000_000;
 const POOL: u8 = 8;
 
@@ -206,11 +207,35 @@ fn run(
         ..AllocConfig::default()
     })
     .unwrap();
-    let mut create = vec![Change::AddVip(VipSpec {
-        vip_id: VIP,
-        addr: Ipv4Addr::new(192, 0, 2, 1),
-        service_ports: vec![ServicePort::tcp(80)],
-    })];
+    // A bystander VIP that no step touches, on the same DIPs and ports.
+    let mut create = vec![
+        Change::AddVip(VipSpec {
+            vip_id: OTHER,
+            addr: Ipv4Addr::new(192, 0, 2, 2),
+            service_ports: vec![ServicePort::tcp(443), ServicePort::udp(443)],
+        }),
+        Change::AddServer {
+            vip_id: OTHER,
+            server: ServerSpec {
+                dip: dip(1),
+                port: Some(20_001),
+                weight: 1,
+            },
+        },
+        Change::AddServer {
+            vip_id: OTHER,
+            server: ServerSpec {
+                dip: dip(2),
+                port: Some(20_002),
+                weight: 3,
+            },
+        },
+        Change::AddVip(VipSpec {
+            vip_id: VIP,
+            addr: Ipv4Addr::new(192, 0, 2, 1),
+            service_ports: vec![ServicePort::tcp(80)],
+        }),
+    ];
     let mut model = Model::new();
     for (i, w) in initial {
         if let std::collections::btree_map::Entry::Vacant(e) = model.entry(dip(i)) {
@@ -222,6 +247,7 @@ fn run(
     let c = a.commit(&create, now).unwrap();
     let mut sw = HashMap::new();
     apply_diff(&mut sw, &c.diff.batches, n)?;
+    let bystander = a.vip(OTHER).unwrap().clone();
     let mut successes = 0;
     // The latest change time written so far.
     let mut written = 0;
@@ -254,6 +280,7 @@ fn run(
                 }
             }
         };
+        prop_assert_eq!(a.vip(OTHER), Some(&bystander));
         let vip = a.vip(VIP).unwrap();
         let after = vip.buckets().to_vec();
         // The allocator's time: never behind ours, and ahead of it after
@@ -460,7 +487,8 @@ fn run(
     }
     // A controller restarted from this switch state moves nothing.
     let vip = a.vip(VIP).unwrap();
-    let mut decl = vec![Change::AddVip(vip.spec().clone())];
+    let mut decl = create[..3].to_vec();
+    decl.push(Change::AddVip(vip.spec().clone()));
     for s in vip.servers() {
         decl.push(change(&Op::Add(s.dip.octets()[3], s.weight)));
         if s.state == ServerState::Draining {
