@@ -25,13 +25,17 @@
 //!   the k whose server changed longest ago (by generation; then those
 //!   whose move loses no live chain; then by bucket number), so a bucket
 //!   whose previous DIP is still in use keeps it if possible. A moved
-//!   bucket goes back to its previous server when that server gains. [`VipReport::chains_broken`] counts the ones that could not.
+//!   bucket goes back to its previous server when that server gains.
+//!   [`VipReport::chains_broken`] counts the live chains that were lost.
 //! - **Chaining.** A moved bucket gets `prev_dip` = the server it left and
 //!   `change_time` = now, so the new server can pass unknown connections
 //!   back. Change times strictly increase from commit to commit (a second
 //!   commit within the same second is stamped a second later), because a
-//!   host learns only from a strictly newer change time. After the daisy-chain timeout the chain is cleared
-//!   (`prev_dip` = 0, `change_time` = 0, as the pipeline spec requires).
+//!   host learns only from a strictly newer change time. After the
+//!   daisy-chain timeout the chain is cleared (`prev_dip` = 0,
+//!   `change_time` = 0, as the pipeline spec requires);
+//!   [`Allocator::next_expiry`] says when, so the I/O layer can sleep until
+//!   then and call [`Allocator::expire`].
 //! - **Removed servers are never chained to.** A removed server is gone:
 //!   chaining to it only makes clients wait for a timeout instead of the
 //!   new server's immediate RST. So a bucket moved off a removed server gets

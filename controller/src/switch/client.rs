@@ -206,7 +206,7 @@ impl Client {
         let (ev_tx, ev_rx) = mpsc::channel(16);
         let device_id = self.device_id;
         let ours = self.election_id;
-        tokio::spawn(async move {
+        let reader = tokio::spawn(async move {
             let closed = loop {
                 match inbound.message().await {
                     Ok(Some(msg)) => {
@@ -227,6 +227,7 @@ impl Client {
             Arbiter {
                 tx,
                 request: self.arbitration(),
+                _reader: std::sync::Arc::new(AbortOnDrop(reader)),
             },
             ev_rx,
         ))
@@ -369,11 +370,23 @@ impl Client {
     }
 }
 
-/// Sends arbitration requests on an open stream.
+/// Sends arbitration requests on an open stream. Dropping the last clone
+/// closes the stream, which gives up primary status.
 #[derive(Debug, Clone)]
 pub struct Arbiter {
     tx: mpsc::Sender<v1::StreamMessageRequest>,
     request: v1::StreamMessageRequest,
+    _reader: std::sync::Arc<AbortOnDrop>,
+}
+
+/// Stops the stream's reader (and so drops the stream) when dropped.
+#[derive(Debug)]
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Arbiter {
