@@ -7,6 +7,10 @@
 //! its frame memory (a packet ring with reserved headroom) can instead wrap
 //! its frames in [`crate::Frame`]s and call [`crate::Worker::begin`].
 
+pub mod afpacket;
+pub mod pcap;
+pub mod report;
+
 use crate::packet::Batch;
 use crate::switch::Worker;
 use std::collections::VecDeque;
