@@ -7,6 +7,7 @@ use beamer_controller::alloc::{
 };
 use beamer_pipeline::entries::{Entry, EntryKey, Update, VipAction};
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 
@@ -515,7 +516,10 @@ fn run(
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: 1000,
-        failure_persistence: None,
+        // Cargo runs tests from the package root.
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "tests/alloc_props.proptest-regressions"
+        ))),
         ..ProptestConfig::default()
     })]
 
