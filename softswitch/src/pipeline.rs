@@ -210,10 +210,10 @@ pub(crate) fn classify(t: &Tables, counts: &mut impl Count, pkt: &[u8]) -> Plan 
 /// and its counter cell.
 #[inline(always)]
 pub(crate) fn prefetch(t: &Tables, counts: &impl Count, plan: &Plan) {
-    if let Plan::Bucket { set, bucket, .. } = *plan {
-        if let Some(slot) = t.bucket_slot_ref(set, bucket) {
-            prefetch_line(slot as *const _ as *const u8);
-        }
+    if let Plan::Bucket { set, bucket, .. } = *plan
+        && let Some(slot) = t.bucket_slot_ref(set, bucket)
+    {
+        prefetch_line(std::ptr::from_ref(slot).cast());
         counts.prefetch_bucket(t.bucket_cell(set, bucket));
     }
 }

@@ -134,10 +134,11 @@ impl Tables {
         self.cells.bucket_default()
     }
 
-    /// Counter cell of a bucket entry.
+    /// Counter cell of a bucket entry (of a set slot and bucket that
+    /// exist; wrapping keeps other inputs from panicking).
     #[inline]
     pub(crate) fn bucket_cell(&self, set: u32, bucket: u32) -> u32 {
-        set * self.params.buckets + bucket
+        set.wrapping_mul(self.params.buckets).wrapping_add(bucket)
     }
 }
 
