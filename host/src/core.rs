@@ -58,8 +58,7 @@ use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::ops::Range;
 
-/// The daisy-chain timeout the controller uses unless configured otherwise.
-pub const DEFAULT_DAISY_TIMEOUT_SECS: u32 = 240;
+pub use beamer_pipeline::daisy::DEFAULT_DAISY_TIMEOUT_SECS;
 
 /// Default size of the table of recent SYNs.
 const DEFAULT_SYN_SLOTS: usize = 1 << 14;

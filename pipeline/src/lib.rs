@@ -3,6 +3,7 @@
 //! Everything a target must agree on lives here and only here:
 //! - [`wire`]: header and option layouts, as zero-copy views;
 //! - [`hash`]: the bucket hash and its inputs;
+//! - [`daisy`]: the daisy-chain timeout servers and controller share;
 //! - [`drop`](mod@drop): drop reasons, their precedence and counter indices;
 //! - [`entries`]: typed table entries and updates;
 //! - [`schema`]: tables, actions, parameters, counters and their P4Runtime IDs;
@@ -12,6 +13,7 @@
 //!
 //! The P4 generator, the software switch and the controller all read it.
 
+pub mod daisy;
 pub mod drop;
 pub mod entries;
 pub mod hash;

@@ -97,9 +97,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::Ipv4Addr;
 
-/// The default daisy-chain timeout, in seconds: how long a moved bucket
-/// names its previous server.
-pub const DEFAULT_DAISY_TIMEOUT: u32 = 240;
+pub use beamer_pipeline::daisy::DEFAULT_DAISY_TIMEOUT_SECS as DEFAULT_DAISY_TIMEOUT;
 
 /// The allocator's fixed settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
