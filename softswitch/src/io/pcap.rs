@@ -66,13 +66,12 @@ pub enum PcapIoError {
         source: std::io::Error,
     },
     /// The input is not a valid pcap or pcapng file.
-    #[error("{path}: frame {frame}: {message}")]
+    #[error("{path}: {message}")]
     Format {
         /// The file.
         path: String,
-        /// Frames read before the error (the bad one is `frame + 1`).
-        frame: u64,
-        /// What the parser said.
+        /// Where (`frame N`, counting from 1 as Wireshark does) and what
+        /// the parser said.
         message: String,
     },
     /// The capture's link type is not Ethernet.
@@ -212,14 +211,12 @@ impl<R: Read> PcapInput<Chained<R>> {
             .read_exact(&mut magic)
             .map_err(|e| PcapIoError::Format {
                 path: name.into(),
-                frame: 0,
                 message: format!("not a pcap or pcapng file ({e})"),
             })?;
         let reader = Cursor::new(magic).chain(reader);
         let format_err = |e: PcapError| PcapIoError::Format {
             path: name.into(),
-            frame: 0,
-            message: e.to_string(),
+            message: format!("not a pcap or pcapng file ({e})"),
         };
         let (reader, ts_resolution) = if magic == PCAPNG_MAGIC {
             let reader = PcapNgReader::new(reader).map_err(format_err)?;
@@ -269,10 +266,9 @@ impl<R: Read> PcapInput<R> {
     /// The next frame, or `None` at the end of the file.
     pub fn next_frame(&mut self) -> Result<Option<InFrame<'_>>, PcapIoError> {
         let (name, frames) = (&self.name, &mut self.frames);
-        let err = |frame: u64, message: String| PcapIoError::Format {
+        let err = |read: u64, message: String| PcapIoError::Format {
             path: name.clone(),
-            frame,
-            message,
+            message: format!("frame {}: {message}", read + 1),
         };
         match &mut self.reader {
             Reader::Pcap(reader) => match reader.next_raw_packet() {
@@ -968,7 +964,7 @@ src_mac = "02:00:00:00:00:01"
         assert!(input.next_frame().unwrap().is_some());
         assert!(input.next_frame().unwrap().is_some());
         let e = input.next_frame().unwrap_err();
-        assert!(e.to_string().starts_with("cut.pcap: frame 2:"), "{e}");
+        assert!(e.to_string().starts_with("cut.pcap: frame 3:"), "{e}");
 
         // Another link type.
         let header = PcapHeader {

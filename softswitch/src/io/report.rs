@@ -249,17 +249,54 @@ pub struct IoReading {
     pub unmapped: CounterData,
 }
 
+impl IoReading {
+    /// Adds the counters of another worker's backend over the same ports
+    /// (rows are matched by position).
+    pub fn add(&mut self, other: &IoReading) {
+        if self.ports.is_empty() {
+            self.ports = other.ports.clone();
+        } else {
+            for (a, b) in self.ports.iter_mut().zip(&other.ports) {
+                a.rx = a.rx.wrapping_add(b.rx);
+                a.tx = a.tx.wrapping_add(b.tx);
+                a.tx_errors += b.tx_errors;
+                a.rx_lost += b.rx_lost;
+                if b.last_tx_error.is_some() {
+                    a.last_tx_error.clone_from(&b.last_tx_error);
+                }
+            }
+        }
+        for (port, c) in &other.egress {
+            match self.egress.binary_search_by_key(port, |(p, _)| *p) {
+                Ok(i) => self.egress[i].1 = self.egress[i].1.wrapping_add(*c),
+                Err(i) => self.egress.insert(i, (*port, *c)),
+            }
+        }
+        self.oversize += other.oversize;
+        self.unmapped = self.unmapped.wrapping_add(other.unmapped);
+    }
+}
+
 impl fmt::Display for IoReading {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "{:>5} {:<20} {:>12} {:>12} {:>10} {:>10}",
-            "port", "interface", "rx", "tx", "tx errors", "rx lost"
-        )?;
+        let w = self
+            .ports
+            .iter()
+            .map(|p| p.name.len())
+            .max()
+            .unwrap_or(0)
+            .max("interface".len());
+        if !self.ports.is_empty() {
+            writeln!(
+                f,
+                "{:>5} {:<w$} {:>12} {:>12} {:>10} {:>10}",
+                "port", "interface", "rx", "tx", "tx errors", "rx lost"
+            )?;
+        }
         for p in &self.ports {
             writeln!(
                 f,
-                "{:>5} {:<20} {:>12} {:>12} {:>10} {:>10}",
+                "{:>5} {:<w$} {:>12} {:>12} {:>10} {:>10}",
                 p.port, p.name, p.rx.packets, p.tx.packets, p.tx_errors, p.rx_lost
             )?;
         }
@@ -508,5 +545,22 @@ src_mac = "02:00:00:00:00:02"
         let text = r.to_string();
         assert!(text.contains("veth1"), "{text}");
         assert!(text.contains("egress port 511"), "{text}");
+
+        // Two workers over the same ports add up.
+        let mut sum = IoReading::default();
+        sum.add(&r);
+        sum.add(&r);
+        assert_eq!(sum.ports[0].rx.packets, 6);
+        assert_eq!(sum.ports[1].tx_errors, 2);
+        assert_eq!(
+            sum.egress[0],
+            (
+                2,
+                CounterData {
+                    packets: 6,
+                    bytes: 600
+                }
+            )
+        );
     }
 }
