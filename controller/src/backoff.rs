@@ -80,7 +80,15 @@ mod tests {
         let delays: Vec<_> = (0..7).map(|_| b.next_delay()).collect();
         assert_eq!(
             delays,
-            [MS(100), MS(200), MS(400), MS(800), MS(1500), MS(1500), MS(1500)]
+            [
+                MS(100),
+                MS(200),
+                MS(400),
+                MS(800),
+                MS(1500),
+                MS(1500),
+                MS(1500)
+            ]
         );
         assert_eq!(b.attempts(), 7);
         b.reset();

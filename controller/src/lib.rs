@@ -2,5 +2,26 @@
 //! switch's tables equal to it.
 //!
 //! - [`alloc`]: the bucket allocator, pure and deterministic (sans-IO).
+//! - [`config`]: the TOML configuration, checked as a whole.
+//! - [`core`]: commands, health verdicts and expiry to commits (sans-IO).
+//! - [`plan`]: desired and installed state, and the ordered writes between.
+//! - [`health`]: the health-check state machine and its TCP probe.
+//! - [`backoff`]: retry delays.
+//! - [`switch`]: one switch's P4Runtime client and sync task.
+//! - [`service`]: the running controller; [`admin`], [`api`] and
+//!   [`metrics`]: its HTTP/JSON admin API and Prometheus metrics;
+//!   [`admin_client`]: the client `beamer ctl` uses.
 
 pub mod alloc;
+
+pub mod admin;
+pub mod admin_client;
+pub mod api;
+pub mod backoff;
+pub mod config;
+pub mod core;
+pub mod health;
+pub mod metrics;
+pub mod plan;
+pub mod service;
+pub mod switch;

@@ -15,7 +15,8 @@ impl Dur {
         let s = s.trim();
         let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
         let (num, unit) = s.split_at(split);
-        let bad = || format!("invalid duration {s:?}: expected e.g. \"500ms\", \"2s\", \"5m\" or \"1h\"");
+        let bad =
+            || format!("invalid duration {s:?}: expected e.g. \"500ms\", \"2s\", \"5m\" or \"1h\"");
         let n: u64 = num.parse().map_err(|_| bad())?;
         let ms = match unit.trim() {
             "ms" => Some(n),
@@ -69,9 +70,21 @@ mod tests {
             ("1h", 3_600_000),
             ("0s", 0),
         ] {
-            assert_eq!(Dur::parse(text).unwrap().0, Duration::from_millis(ms), "{text}");
+            assert_eq!(
+                Dur::parse(text).unwrap().0,
+                Duration::from_millis(ms),
+                "{text}"
+            );
         }
-        for bad in ["", "5", "s", "1.5s", "-1s", "3 weeks", "99999999999999999999h"] {
+        for bad in [
+            "",
+            "5",
+            "s",
+            "1.5s",
+            "-1s",
+            "3 weeks",
+            "99999999999999999999h",
+        ] {
             assert!(Dur::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(Dur(Duration::from_millis(1500)).to_string(), "1500ms");

@@ -6,9 +6,9 @@
 //! Walking the spanned document tree joins the two, so that every config
 //! error names the file, the line and the field.
 
-use serde_spanned::Spanned;
 use std::fmt;
 use std::ops::Range;
+use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 /// One step of a path into the document.
@@ -104,9 +104,7 @@ fn walk_table(t: &DeTable<'_>, offset: usize, path: &mut FieldPath) {
     // before the offset.
     let mut best: Option<(&str, &Spanned<DeValue<'_>>)> = None;
     for (k, v) in t.iter() {
-        if v.span().start <= offset
-            && best.is_none_or(|(_, b)| b.span().start <= v.span().start)
-        {
+        if v.span().start <= offset && best.is_none_or(|(_, b)| b.span().start <= v.span().start) {
             best = Some((k.get_ref(), v));
         }
     }

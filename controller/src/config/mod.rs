@@ -298,7 +298,12 @@ pub struct DeviceConfig {
 
 impl fmt::Debug for DeviceConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DeviceConfig({} bytes from {})", self.bytes.len(), self.source)
+        write!(
+            f,
+            "DeviceConfig({} bytes from {})",
+            self.bytes.len(),
+            self.source
+        )
     }
 }
 
@@ -392,7 +397,7 @@ impl fmt::Display for ConfigError {
 /// Problems found while checking, with paths; turned into lines at the end.
 struct Problems<'a> {
     text: &'a str,
-    doc: &'a serde_spanned::Spanned<DeTable<'a>>,
+    doc: &'a toml::Spanned<DeTable<'a>>,
     list: Vec<Problem>,
 }
 
@@ -510,11 +515,10 @@ fn parse_port(s: &str) -> Result<ServicePort, String> {
         "udp" => PROTO_UDP,
         _ => return Err(format!("{s:?}: protocol must be tcp or udp")),
     };
-    let port: u16 = port
-        .parse()
-        .ok()
-        .filter(|&p| p != 0)
-        .ok_or_else(|| format!("{s:?}: expected \"tcp/PORT\" or \"udp/PORT\", PORT 1 to 65535"))?;
+    let port: u16 =
+        port.parse().ok().filter(|&p| p != 0).ok_or_else(|| {
+            format!("{s:?}: expected \"tcp/PORT\" or \"udp/PORT\", PORT 1 to 65535")
+        })?;
     Ok(ServicePort { protocol, port })
 }
 
@@ -533,8 +537,7 @@ fn check(raw: RawConfig, base: &Path, p: &mut Problems<'_>) -> Option<Config> {
             "must be a whole number of seconds (the option's change time has 1 s resolution)",
         );
     }
-    if c.tunnel_src.is_unspecified() || c.tunnel_src.is_multicast() || c.tunnel_src.is_broadcast()
-    {
+    if c.tunnel_src.is_unspecified() || c.tunnel_src.is_multicast() || c.tunnel_src.is_broadcast() {
         p.add(cp.key("tunnel_src"), "must be a unicast address");
     }
     let write_batch = c.write_batch.unwrap_or(8192);
@@ -569,7 +572,8 @@ fn check(raw: RawConfig, base: &Path, p: &mut Problems<'_>) -> Option<Config> {
         write_batch: write_batch.max(1),
         resync_interval: Some(dur_or(c.resync_interval, Duration::from_secs(300)))
             .filter(|d| !d.is_zero()),
-        probe_interval: dur_or(c.probe_interval, Duration::from_secs(1)).max(Duration::from_millis(10)),
+        probe_interval: dur_or(c.probe_interval, Duration::from_secs(1))
+            .max(Duration::from_millis(10)),
         connect_timeout: dur_or(c.connect_timeout, Duration::from_secs(2)),
         rpc_timeout: dur_or(c.rpc_timeout, Duration::from_secs(30)),
         backoff_initial,
@@ -724,7 +728,10 @@ fn check(raw: RawConfig, base: &Path, p: &mut Problems<'_>) -> Option<Config> {
             p.add(hp.key("mac"), format!("{:?} is not a MAC address", h.mac));
         }
         if src_mac.is_err() {
-            p.add(hp.key("src_mac"), format!("{:?} is not a MAC address", h.src_mac));
+            p.add(
+                hp.key("src_mac"),
+                format!("{:?} is not a MAC address", h.src_mac),
+            );
         }
         if h.port >= 1 << beamer_pipeline::schema::SWITCH_PORT_BITS {
             p.add(
@@ -743,7 +750,10 @@ fn check(raw: RawConfig, base: &Path, p: &mut Problems<'_>) -> Option<Config> {
                 src_mac,
             };
             if hops.insert(h.name.as_str(), a).is_some() {
-                p.add(hp.key("name"), format!("next hop {:?} is declared twice", h.name));
+                p.add(
+                    hp.key("name"),
+                    format!("next hop {:?} is declared twice", h.name),
+                );
             }
         }
     }
@@ -774,17 +784,25 @@ fn check(raw: RawConfig, base: &Path, p: &mut Problems<'_>) -> Option<Config> {
     let mut switches = Vec::new();
     let mut names = HashSet::new();
     if raw.switches.is_empty() {
-        p.add(root.key("switches"), "declare at least one switch ([[switches]])");
+        p.add(
+            root.key("switches"),
+            "declare at least one switch ([[switches]])",
+        );
     }
     let wanted_buckets = bucket_counts.first().map(|&(_, b)| b);
     for (i, s) in raw.switches.iter().enumerate() {
         let sp = root.key("switches").index(i);
         let name = s.name.clone().unwrap_or_else(|| format!("switch{i}"));
         if !names.insert(name.clone()) {
-            p.add(sp.key("name"), format!("switch name {name:?} is used twice"));
+            p.add(
+                sp.key("name"),
+                format!("switch name {name:?} is used twice"),
+            );
         }
         if s.address.parse::<SocketAddr>().is_err()
-            && s.address.rsplit_once(':').is_none_or(|(h, port)| h.is_empty() || port.parse::<u16>().is_err())
+            && s.address
+                .rsplit_once(':')
+                .is_none_or(|(h, port)| h.is_empty() || port.parse::<u16>().is_err())
         {
             p.add(
                 sp.key("address"),
@@ -807,9 +825,12 @@ fn check(raw: RawConfig, base: &Path, p: &mut Problems<'_>) -> Option<Config> {
                 // given: build the generator's P4Info for this file.
                 let params = PipelineParams {
                     buckets: wanted_buckets.unwrap_or(PipelineParams::default().buckets),
-                    max_vips: PipelineParams::default()
-                        .max_vips
-                        .max(vips.iter().map(|v| u32::from(v.spec.vip_id) + 1).max().unwrap_or(1)),
+                    max_vips: PipelineParams::default().max_vips.max(
+                        vips.iter()
+                            .map(|v| u32::from(v.spec.vip_id) + 1)
+                            .max()
+                            .unwrap_or(1),
+                    ),
                     ..PipelineParams::default()
                 };
                 (
@@ -820,7 +841,10 @@ fn check(raw: RawConfig, base: &Path, p: &mut Problems<'_>) -> Option<Config> {
             None => {
                 p.add(
                     sp.key("p4info"),
-                    format!("target {} needs the P4Info its program was compiled with", s.target),
+                    format!(
+                        "target {} needs the P4Info its program was compiled with",
+                        s.target
+                    ),
                 );
                 continue;
             }
@@ -947,7 +971,11 @@ fn alloc_error_field(config: &Config, e: &AllocError) -> FieldPath {
     let server_path = |id: u16, dip: Ipv4Addr| {
         vip_index(id).map(|i| {
             let p = root.key("vips").index(i);
-            match config.vips[i].servers.iter().position(|s| s.spec.dip == dip) {
+            match config.vips[i]
+                .servers
+                .iter()
+                .position(|s| s.spec.dip == dip)
+            {
                 Some(j) => p.key("servers").index(j),
                 None => p,
             }
@@ -977,13 +1005,15 @@ fn alloc_error_field(config: &Config, e: &AllocError) -> FieldPath {
 
 /// Reads a P4Info: binary protobuf, or text format (p4c's `.txt`).
 pub fn load_p4info(path: &Path) -> Result<P4Info, String> {
-    let bytes =
-        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let is_text = path.extension().is_some_and(|e| e == "txt" || e == "pb.txt");
-    if !is_text && let Ok(i) = P4Info::decode(bytes.as_slice()) {
-        if !i.tables.is_empty() {
-            return Ok(i);
-        }
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let is_text = path
+        .extension()
+        .is_some_and(|e| e == "txt" || e == "pb.txt");
+    if !is_text
+        && let Ok(i) = P4Info::decode(bytes.as_slice())
+        && !i.tables.is_empty()
+    {
+        return Ok(i);
     }
     let text = String::from_utf8(bytes).map_err(|_| {
         format!(
@@ -1002,7 +1032,9 @@ fn load_device_config(s: &RawSwitch, base: &Path) -> Result<DeviceConfig, String
                 bytes: Arc::new(Vec::new()),
                 source: "none".into(),
             }),
-            TargetKind::Bmv2 => Err("target bmv2 needs the bmv2 JSON (p4c --target bmv2 output)".into()),
+            TargetKind::Bmv2 => {
+                Err("target bmv2 needs the bmv2 JSON (p4c --target bmv2 output)".into())
+            }
             TargetKind::Tofino => Err(
                 "target tofino needs a Stratum device config (beamer package-tofino output)".into(),
             ),
@@ -1011,12 +1043,12 @@ fn load_device_config(s: &RawSwitch, base: &Path) -> Result<DeviceConfig, String
     let path = base.join(rel);
     let source = path.display().to_string();
     match s.target {
-        TargetKind::Softswitch => Err(
-            "the software switch takes no device config: remove this field".into(),
-        ),
+        TargetKind::Softswitch => {
+            Err("the software switch takes no device config: remove this field".into())
+        }
         TargetKind::Bmv2 => {
             let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {source}: {e}"))?;
-            if !bytes.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|&b| b == b'{') {
+            if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
                 return Err(format!("{source} is not a bmv2 JSON file"));
             }
             Ok(DeviceConfig {

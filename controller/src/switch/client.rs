@@ -146,7 +146,11 @@ impl Client {
                 ))
             })?
             .map_err(|e| {
-                SwitchError::Unreachable(format!("connect to {}: {}", spec.address, error_chain(&e)))
+                SwitchError::Unreachable(format!(
+                    "connect to {}: {}",
+                    spec.address,
+                    error_chain(&e)
+                ))
             })?;
         let rpc = P4RuntimeClient::new(channel)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -190,7 +194,9 @@ impl Client {
     /// Opens the stream channel and asks to be primary. Returns a handle
     /// to ask again and the stream's events; the first event answers the
     /// request.
-    pub async fn open_stream(&mut self) -> Result<(Arbiter, mpsc::Receiver<StreamEvent>), SwitchError> {
+    pub async fn open_stream(
+        &mut self,
+    ) -> Result<(Arbiter, mpsc::Receiver<StreamEvent>), SwitchError> {
         let (tx, rx) = mpsc::channel::<v1::StreamMessageRequest>(4);
         tx.send(self.arbitration())
             .await
@@ -254,7 +260,11 @@ impl Client {
 
     /// Pushes the P4Info and device config (VERIFY_AND_COMMIT): the switch
     /// starts from empty tables.
-    pub async fn set_pipeline(&mut self, spec: &SwitchSpec, cookie: u64) -> Result<(), SwitchError> {
+    pub async fn set_pipeline(
+        &mut self,
+        spec: &SwitchSpec,
+        cookie: u64,
+    ) -> Result<(), SwitchError> {
         let req = v1::SetForwardingPipelineConfigRequest {
             device_id: self.device_id,
             election_id: Some(self.election_id),
@@ -273,14 +283,12 @@ impl Client {
                 "SetForwardingPipelineConfig: no answer within {timeout:?}"
             ))),
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(s)) => Err(match SwitchError::from_status("SetForwardingPipelineConfig", &s) {
-                e @ (SwitchError::Unreachable(_) | SwitchError::NotPrimary(_)) => e,
-                _ => SwitchError::PipelineRejected(format!(
-                    "{} ({:?})",
-                    s.message(),
-                    s.code()
-                )),
-            }),
+            Ok(Err(s)) => Err(
+                match SwitchError::from_status("SetForwardingPipelineConfig", &s) {
+                    e @ (SwitchError::Unreachable(_) | SwitchError::NotPrimary(_)) => e,
+                    _ => SwitchError::PipelineRejected(format!("{} ({:?})", s.message(), s.code())),
+                },
+            ),
         }
     }
 
@@ -364,7 +372,10 @@ impl Client {
             Ok(Ok(v)) => v,
         };
         if skipped > 0 {
-            tracing::warn!(skipped, "read back entries of tables this pipeline does not have");
+            tracing::warn!(
+                skipped,
+                "read back entries of tables this pipeline does not have"
+            );
         }
         Ok(installed)
     }
@@ -495,9 +506,13 @@ pub fn describe_batch_errors(updates: &[Update], errors: &[v1::Error]) -> Switch
     }
     let mut text = format!("{} of {} updates failed", failed.len(), updates.len());
     for (i, e) in failed.iter().take(3) {
-        let code = Code::try_from(e.canonical_code)
-            .map_or_else(|_| e.canonical_code.to_string(), |c| c.as_str_name().to_string());
-        let what = updates.get(*i).map_or_else(|| "?".to_string(), describe_update);
+        let code = Code::try_from(e.canonical_code).map_or_else(
+            |_| e.canonical_code.to_string(),
+            |c| c.as_str_name().to_string(),
+        );
+        let what = updates
+            .get(*i)
+            .map_or_else(|| "?".to_string(), describe_update);
         text.push_str(&format!("; #{i} {what}: {code}: {}", e.message));
     }
     if failed.len() > 3 {
@@ -570,7 +585,10 @@ mod tests {
             panic!("expected a rejection");
         };
         assert!(text.starts_with("1 of 3 updates failed"), "{text}");
-        assert!(text.contains("#1 INSERT Bucket(BucketKey { vip_id: 0, bucket: 1 })"), "{text}");
+        assert!(
+            text.contains("#1 INSERT Bucket(BucketKey { vip_id: 0, bucket: 1 })"),
+            "{text}"
+        );
         assert!(text.contains("ALREADY_EXISTS: entry exists"), "{text}");
     }
 
@@ -606,16 +624,21 @@ mod tests {
                 v1::MasterArbitrationUpdate {
                     device_id: 1,
                     election_id: Some(id.into()),
-                    status: Some(beamer_pipeline::p4rt::p4runtime_proto::google::rpc::Status {
-                        code: code as i32,
-                        message: "m".into(),
-                        details: vec![],
-                    }),
+                    status: Some(
+                        beamer_pipeline::p4rt::p4runtime_proto::google::rpc::Status {
+                            code: code as i32,
+                            message: "m".into(),
+                            details: vec![],
+                        },
+                    ),
                     ..Default::default()
                 },
             )),
         };
-        assert_eq!(stream_event(msg(Code::Ok, 7), 1, ours), Some(StreamEvent::Primary));
+        assert_eq!(
+            stream_event(msg(Code::Ok, 7), 1, ours),
+            Some(StreamEvent::Primary)
+        );
         assert!(matches!(
             stream_event(msg(Code::AlreadyExists, 9), 1, ours),
             Some(StreamEvent::Backup(m)) if m.contains("primary election id 9")

@@ -56,10 +56,9 @@ pub fn spawn(
     };
     let (status_tx, status_rx) = watch::channel(status);
     let counters = Arc::new(SwitchCounters::default());
-    let seed = spec
-        .name
-        .bytes()
-        .fold(0x9e37_79b9_7f4a_7c15u64, |h, b| h.rotate_left(5) ^ u64::from(b));
+    let seed = spec.name.bytes().fold(0x9e37_79b9_7f4a_7c15u64, |h, b| {
+        h.rotate_left(5) ^ u64::from(b)
+    });
     let task = Task {
         cookie: pipeline_cookie(&spec),
         backoff: Backoff::new(settings.backoff_initial, settings.backoff_max, seed),
@@ -183,12 +182,13 @@ impl Task {
         let mut retry_at: Option<tokio::time::Instant> = None;
         loop {
             let target = self.desired.borrow_and_update().clone();
-            let stale = known
-                .as_ref()
-                .is_none_or(|k| !Arc::ptr_eq(k, &target));
+            let stale = known.as_ref().is_none_or(|k| !Arc::ptr_eq(k, &target));
             let may_try = retry_at.is_none_or(|t| tokio::time::Instant::now() >= t);
             if stale && may_try {
-                match self.sync(&mut session.client, known.as_deref(), &target).await {
+                match self
+                    .sync(&mut session.client, known.as_deref(), &target)
+                    .await
+                {
                     Ok(()) => {
                         known = Some(target.clone());
                         retry_at = None;
@@ -338,7 +338,11 @@ impl Task {
 
     /// Makes sure the switch runs our pipeline: pushes it when the switch
     /// has none, runs another, or `force`.
-    async fn ensure_pipeline(&mut self, client: &mut Client, force: bool) -> Result<(), SwitchError> {
+    async fn ensure_pipeline(
+        &mut self,
+        client: &mut Client,
+        force: bool,
+    ) -> Result<(), SwitchError> {
         if !force {
             match client.pipeline_cookie().await {
                 Ok(Some(c)) if c == self.cookie => {
