@@ -55,7 +55,6 @@ use crate::health::HealthConfig;
 use beamer_pipeline::entries::{RouteAction, RouteKey};
 use beamer_pipeline::p4rt::p4runtime_proto::p4::config::v1::P4Info;
 use beamer_pipeline::p4rt::p4runtime_proto::prost::Message;
-use beamer_pipeline::p4rt::p4runtime_proto::stratum::BfPipelineConfig;
 use beamer_pipeline::p4rt::{Pipeline, check_p4info, expected_p4info};
 use beamer_pipeline::params::MAX_BUCKETS;
 use beamer_pipeline::wire::MacAddr;
@@ -1057,20 +1056,10 @@ fn load_device_config(s: &RawSwitch, base: &Path) -> Result<DeviceConfig, String
             })
         }
         TargetKind::Tofino => {
-            if path.is_dir() {
-                return Err(format!(
-                    "{source} is a directory: pack the bf-p4c output with \
-                     `beamer package-tofino --bf-p4c-out {source} --out FILE` and name FILE here"
-                ));
-            }
-            let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {source}: {e}"))?;
-            let cfg = BfPipelineConfig::decode(bytes.as_slice())
-                .map_err(|e| format!("{source} is not a serialized BfPipelineConfig: {e}"))?;
-            if cfg.p4_name.is_empty() || cfg.profiles.is_empty() {
-                return Err(format!(
-                    "{source}: the BfPipelineConfig has no program name or no profile"
-                ));
-            }
+            // A file from `beamer package-tofino`, or a bf-p4c output
+            // directory packed on the fly.
+            let bytes =
+                beamer_p4gen::tofino::load_device_config(&path).map_err(|e| e.to_string())?;
             Ok(DeviceConfig {
                 bytes: Arc::new(bytes),
                 source,

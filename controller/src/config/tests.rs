@@ -330,6 +330,7 @@ fn device_configs_per_target() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     std::fs::write(dir.join("beamer.json"), b"{\"program\": \"beamer\"}").unwrap();
     std::fs::write(dir.join("bad.json"), b"not json").unwrap();
+    use beamer_p4gen::tofino::BfPipelineConfig;
     let pkg = BfPipelineConfig {
         p4_name: "beamer".into(),
         bfruntime_info: b"{}".to_vec(),
@@ -371,9 +372,9 @@ fn device_configs_per_target() {
         (switch("bmv2", &v1, Some("bad.json")), "not a bmv2 JSON"),
         (
             switch("tofino", &tna, Some("beamer.json")),
-            "not a serialized BfPipelineConfig",
+            "not a Stratum BfPipelineConfig",
         ),
-        (switch("tofino", &tna, Some(".")), "is a directory"),
+        (switch("tofino", &tna, Some(".")), "bfrt.json"),
         (
             switch("tofino", &v1, Some("beamer.pb.bin")),
             "describes a v1model program",
@@ -412,4 +413,31 @@ fn the_example_config_loads() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/beamer.toml");
     let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
     assert!(!c.vips.is_empty() && !c.switches.is_empty());
+}
+
+#[test]
+fn the_bmv2_example_config_is_accepted() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let file = root.join("bmv2/beamer-bmv2.toml");
+    let Ok(text) = std::fs::read_to_string(&file) else {
+        panic!("{} is missing", file.display());
+    };
+    // Its P4Info and JSON come from bmv2/compile.sh (p4c); stand in the
+    // committed P4Info and a JSON file.
+    let dir = std::env::temp_dir().join(format!("beamer-bmv2cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("beamer.json"), b"{}").unwrap();
+    let text = text
+        .replace(
+            "../build/v1model/p4info.txt",
+            &root.join("p4/v1model/p4info.txt").display().to_string(),
+        )
+        .replace(
+            "../build/v1model/beamer.json",
+            &dir.join("beamer.json").display().to_string(),
+        );
+    let c = Config::parse(&text, &file, &root.join("bmv2")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.switches[0].target, TargetKind::Bmv2);
+    assert_eq!(&**c.switches[0].device_config.bytes, b"{}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
