@@ -234,6 +234,93 @@ fn bad_arguments_are_refused_before_anything_happens() {
     }
 }
 
+/// A stand-in for p4c: records its arguments, one per line, in `argv`, and
+/// writes into its `-o` directory the files named in `writes` (or fails).
+fn fake_p4c(dir: &Path, writes: &[&str], status: i32) -> PathBuf {
+    let p = dir.join("p4c");
+    let argv = dir.join("argv");
+    let body = format!(
+        r#"#!/bin/bash
+printf '%s\n' "$@" > '{argv}'
+out=; prev=
+for a in "$@"; do [[ $prev == -o ]] && out=$a; prev=$a; done
+for f in {writes}; do echo '{{}}' > "$out/$f"; done
+exit {status}
+"#,
+        argv = argv.display(),
+        writes = writes.join(" "),
+    );
+    fs::write(&p, body).unwrap();
+    make_executable(&p);
+    p
+}
+
+#[test]
+fn compile_runs_p4c_for_bmv2_and_checks_its_outputs() {
+    let s = Scratch::new("p4c");
+    let out_dir = s.0.join("build");
+    let out = out_dir.to_str().unwrap();
+    let p4 = Path::new(env!("CARGO_MANIFEST_DIR")).join("p4/v1model/beamer.p4");
+    let all = ["beamer.json", "p4info.txt", "p4info.bin"];
+
+    let p4c = fake_p4c(&s.0, &all, 0);
+    let env = [("P4C", p4c.to_str().unwrap())];
+    let r = run(
+        "compile.sh",
+        &["--out", out, "--", "--Wdisable"],
+        SYSTEM_PATH,
+        &env,
+    );
+    assert!(r.status.success(), "{r:?}");
+    let argv = fs::read_to_string(s.0.join("argv")).unwrap();
+    let p4_arg = script("../p4/v1model/beamer.p4");
+    let files = format!("{out}/p4info.txt,{out}/p4info.bin");
+    let want = [
+        "--target",
+        "bmv2",
+        "--arch",
+        "v1model",
+        "--std",
+        "p4-16",
+        "-o",
+        out,
+        "--p4runtime-files",
+        &files,
+        "--Wdisable",
+        p4_arg.to_str().unwrap(),
+    ];
+    assert_eq!(argv.lines().collect::<Vec<_>>(), want);
+    assert_eq!(
+        fs::read(&p4_arg).unwrap(),
+        fs::read(&p4).unwrap(),
+        "the default program is the committed one"
+    );
+    let stdout = String::from_utf8_lossy(&r.stdout);
+    for f in all {
+        assert!(stdout.contains(&format!("wrote {out}/{f}")), "{stdout}");
+    }
+
+    // (description, files the stand-in writes, its status, expected)
+    let cases: &[(&str, &[&str], i32, &str)] = &[
+        ("p4c fails", &[], 1, "p4c failed on"),
+        (
+            "no bmv2 JSON",
+            &["p4info.txt", "p4info.bin"],
+            0,
+            "p4c succeeded but did not write",
+        ),
+    ];
+    for (what, writes, status, expected) in cases {
+        let _ = fs::remove_dir_all(&out_dir);
+        let p4c = fake_p4c(&s.0, writes, *status);
+        let env = [("P4C", p4c.to_str().unwrap())];
+        let r = run("compile.sh", &["--out", out], SYSTEM_PATH, &env);
+        assert_eq!(r.status.code(), Some(1), "{what}: {r:?}");
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(err.contains(expected), "{what}: {err:?} lacks {expected:?}");
+    }
+}
+
 // --- lifecycle, with a stand-in for simple_switch_grpc ------------------
 
 fn make_executable(p: &Path) {
