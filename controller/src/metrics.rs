@@ -154,7 +154,7 @@ pub fn render(
         o.sample(
             "beamer_switch_generation",
             &[("switch", &s.name)],
-            s.generation.map_or(-1, i64::from),
+            s.holds_generation.map_or(-1, i64::from),
         );
     }
     type Pick = fn(&SwitchCounters) -> &std::sync::atomic::AtomicU64;
@@ -240,7 +240,7 @@ mod tests {
                 address: "x".into(),
                 target: TargetKind::Softswitch,
                 state: SyncState::InSync { generation: 7 },
-                generation: Some(7),
+                holds_generation: Some(7),
                 since_ms: 0,
                 last_error: None,
             }],

@@ -169,6 +169,15 @@ impl Handle {
             .collect()
     }
 
+    /// Watches of every switch's status, in configuration order.
+    pub fn watch_switches(&self) -> Vec<watch::Receiver<SwitchStatus>> {
+        self.shared
+            .switches
+            .iter()
+            .map(|(s, _)| s.clone())
+            .collect()
+    }
+
     /// Every switch's counters, with its name.
     pub fn switch_counters(&self) -> Vec<(String, Arc<SwitchCounters>)> {
         self.shared

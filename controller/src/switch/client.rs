@@ -136,7 +136,10 @@ impl Client {
             // even when no RPC is in flight.
             .http2_keep_alive_interval(Duration::from_secs(5))
             .keep_alive_timeout(Duration::from_secs(5))
-            .keep_alive_while_idle(true);
+            .keep_alive_while_idle(true)
+            // Per-update errors of a big batch travel in the trailers.
+            .http2_max_header_list_size(16 << 20)
+            .http2_adaptive_window(true);
         let channel = tokio::time::timeout(connect_timeout, endpoint.connect())
             .await
             .map_err(|_| {

@@ -109,7 +109,7 @@ pub struct SwitchStatus {
     #[serde(flatten)]
     pub state: SyncState,
     /// The generation it is known to hold completely, if any.
-    pub generation: Option<u32>,
+    pub holds_generation: Option<u32>,
     /// When `state` last changed (Unix milliseconds).
     pub since_ms: u64,
     /// The last error, kept after recovery.

@@ -50,7 +50,7 @@ pub fn spawn(
         address: spec.address.clone(),
         target: spec.target,
         state: SyncState::Connecting,
-        generation: None,
+        holds_generation: None,
         since_ms: unix_ms(),
         last_error: None,
     };
@@ -103,7 +103,7 @@ impl Task {
             }
             s.state = state;
             if let Some(g) = generation {
-                s.generation = g;
+                s.holds_generation = g;
             }
             if error.is_some() {
                 s.last_error = error;

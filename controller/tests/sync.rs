@@ -1,0 +1,539 @@
+//! The controller against in-process software switches over P4Runtime:
+//! convergence, a switch that is down at start, a rejected write, a
+//! switch that lost its pipeline, another primary controller, and
+//! expiry of daisy chains.
+
+use beamer_controller::config::Config;
+use beamer_controller::core::Command;
+use beamer_controller::plan::{Desired, Installed};
+use beamer_controller::service::{self, Running};
+use beamer_controller::switch::{SwitchStatus, SyncState};
+use beamer_pipeline::PipelineParams;
+use beamer_pipeline::entries::{Entry, EntryKey, Update, VipAction, VipKey};
+use beamer_pipeline::p4rt::EntryAction;
+use beamer_pipeline::p4rt::p4runtime_proto::tonic;
+use beamer_softswitch::Switch;
+use beamer_softswitch::p4rt;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::runtime::Runtime;
+use tokio::sync::watch;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A software switch with its P4Runtime server on a thread and runtime
+/// of its own: stopping it drops every connection at once, as a crash
+/// would.
+struct TestSwitch {
+    switch: Switch,
+    device: Arc<tokio::sync::Mutex<p4rt::Device>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    addr: SocketAddr,
+}
+
+impl TestSwitch {
+    fn start(addr: SocketAddr) -> TestSwitch {
+        let switch = Switch::new(PipelineParams::default()).unwrap();
+        let service = p4rt::builder(switch.clone())
+            .device_id(1)
+            .service()
+            .unwrap();
+        let device = service.device();
+        let listener = TcpListener::bind(addr).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+                let serve = tonic::transport::Server::builder()
+                    .add_service(service)
+                    .serve_with_incoming(incoming);
+                tokio::select! {
+                    _ = serve => {}
+                    _ = stopped => {}
+                }
+            });
+            // Dropping the runtime ends every connection task.
+        });
+        TestSwitch {
+            switch,
+            device,
+            stop: Some(stop),
+            thread: Some(thread),
+            addr,
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+
+    /// What the switch holds, as the controller would read it.
+    fn installed(&self) -> Installed {
+        Installed {
+            config: Some(self.switch.config()),
+            entries: self
+                .switch
+                .all_entries()
+                .iter()
+                .map(|e| (e.key(), Some(EntryAction::of(e))))
+                .collect(),
+        }
+    }
+}
+
+impl Drop for TestSwitch {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+fn config(switches: &[SocketAddr], extra: &str) -> Config {
+    let mut text = format!(
+        r#"
+[controller]
+tunnel_src = "10.0.0.1"
+election_id = 5
+admin_listen = "127.0.0.1:0"
+metrics_listen = "127.0.0.1:0"
+probe_interval = "100ms"
+backoff_initial = "300ms"
+backoff_max = "1s"
+connect_timeout = "500ms"
+startup_timeout = "500ms"
+{extra}
+
+[[vips]]
+address = "192.0.2.10"
+ports = ["tcp/80"]
+buckets = 256
+
+[[vips.servers]]
+dip = "10.1.0.1"
+port = 9001
+
+[[vips.servers]]
+dip = "10.1.0.2"
+port = 9002
+
+[[next_hops]]
+name = "servers"
+port = 1
+mac = "02:00:00:00:01:fe"
+src_mac = "02:00:00:00:00:01"
+
+[[routes]]
+prefix = "10.1.0.0/16"
+next_hop = "servers"
+"#
+    );
+    for (i, a) in switches.iter().enumerate() {
+        text.push_str(&format!(
+            "\n[[switches]]\nname = \"s{i}\"\naddress = \"{a}\"\ntarget = \"softswitch\"\ndevice_id = 1\n"
+        ));
+    }
+    Config::parse(&text, Path::new("test.toml"), Path::new(".")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn wait_state(
+    rt: &Runtime,
+    w: &watch::Receiver<SwitchStatus>,
+    what: &str,
+    f: impl Fn(&SwitchStatus) -> bool,
+) -> SwitchStatus {
+    let mut rx = w.clone();
+    rt.block_on(async {
+        match tokio::time::timeout(WAIT, rx.wait_for(|s| f(s))).await {
+            Ok(s) => s.unwrap().clone(),
+            Err(_) => panic!("timed out waiting for {what}: {:?}", w.borrow()),
+        }
+    })
+}
+
+fn holds(switch: &TestSwitch, d: &Desired) -> bool {
+    switch.installed().matches(d)
+}
+
+fn start_controller(rt: &Runtime, config: Config) -> Running {
+    rt.block_on(service::start(config)).unwrap()
+}
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn two_switches_converge_and_follow_commands() {
+    let rt = runtime();
+    let a = TestSwitch::start("127.0.0.1:0".parse().unwrap());
+    let b = TestSwitch::start("127.0.0.1:0".parse().unwrap());
+    let ctl = start_controller(&rt, config(&[a.addr, b.addr], ""));
+    let h = ctl.handle.clone();
+    assert!(rt.block_on(h.wait_in_sync(1, WAIT)));
+    let d = h.desired();
+    assert_eq!(d.buckets.len(), 256);
+    assert!(holds(&a, &d) && holds(&b, &d));
+
+    let o = rt
+        .block_on(h.command(Command::DrainServer {
+            vip_id: 0,
+            dip: Ipv4Addr::new(10, 1, 0, 2),
+        }))
+        .unwrap();
+    assert_eq!(o.generation, 2);
+    assert!(rt.block_on(h.wait_in_sync(2, WAIT)));
+    let d = h.desired();
+    assert!(holds(&a, &d) && holds(&b, &d));
+    assert!(
+        d.buckets
+            .values()
+            .all(|x| x.dip == Ipv4Addr::new(10, 1, 0, 1))
+    );
+
+    // Removing the last active server is refused; nothing changes.
+    let e = rt
+        .block_on(h.command(Command::RemoveServer {
+            vip_id: 0,
+            dip: Ipv4Addr::new(10, 1, 0, 1),
+        }))
+        .unwrap_err();
+    assert!(e.to_string().contains("no active server"), "{e}");
+    assert_eq!(h.desired().generation, 2);
+
+    // Status and metrics over HTTP.
+    let admin = beamer_controller::admin_client::AdminClient::new(ctl.admin_addr.to_string());
+    // The runtime's threads serve it; this thread blocks on the client.
+    let status = admin.status().unwrap();
+    assert_eq!(status.generation, 2);
+    assert!(status.all_in_sync_at(2));
+    assert_eq!(status.switches.len(), 2);
+    let metrics_addr = ctl.metrics_addr;
+    let text = {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(metrics_addr).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    assert!(text.contains("beamer_generation 2"), "{text}");
+    assert!(text.contains("beamer_switch_sync_state{switch=\"s0\",state=\"in_sync\"} 1"));
+    assert!(text.contains(
+        "beamer_server_buckets{vip=\"192.0.2.10\",dip=\"10.1.0.1\",state=\"active\"} 256"
+    ));
+    ctl.shutdown();
+}
+
+#[test]
+fn a_switch_down_at_start_is_retried_and_filled_when_it_comes_up() {
+    let rt = runtime();
+    let a = TestSwitch::start("127.0.0.1:0".parse().unwrap());
+    let b_addr = free_port();
+    let ctl = start_controller(&rt, config(&[a.addr, b_addr], ""));
+    let h = ctl.handle.clone();
+    let w = h.watch_switches();
+    // The live switch is not held up by the dead one.
+    wait_state(&rt, &w[0], "a in sync", |s| {
+        matches!(s.state, SyncState::InSync { generation: 1 })
+    });
+    let s = wait_state(
+        &rt,
+        &w[1],
+        "b unreachable, retried",
+        |s| matches!(s.state, SyncState::Unreachable { attempts, .. } if attempts >= 2),
+    );
+    assert!(s.last_error.unwrap().contains("connect"));
+    let b = TestSwitch::start(b_addr);
+    assert!(rt.block_on(h.wait_in_sync(1, WAIT)));
+    assert!(holds(&b, &h.desired()));
+    drop(a);
+    ctl.shutdown();
+}
+
+#[test]
+fn a_rejected_write_marks_the_switch_out_of_sync_until_reconciled() {
+    let rt = runtime();
+    let a = TestSwitch::start("127.0.0.1:0".parse().unwrap());
+    let ctl = start_controller(&rt, config(&[a.addr], ""));
+    let h = ctl.handle.clone();
+    let w = h.watch_switches();
+    assert!(rt.block_on(h.wait_in_sync(1, WAIT)));
+    // Someone writes the per-server port of a server about to be added,
+    // behind the controller's back: the controller's INSERT fails.
+    let key = VipKey {
+        dst: Ipv4Addr::new(192, 0, 2, 10),
+        protocol: 6,
+        port: 9003,
+    };
+    a.switch
+        .apply_all(&[Update::Insert(Entry::Vip(
+            key,
+            VipAction::ToServer {
+                dip: Ipv4Addr::new(10, 9, 9, 9),
+            },
+        ))])
+        .unwrap();
+    let o = rt
+        .block_on(h.command(Command::AddServer {
+            vip_id: 0,
+            server: beamer_controller::alloc::ServerSpec {
+                dip: Ipv4Addr::new(10, 1, 0, 3),
+                port: Some(9003),
+                weight: 1,
+            },
+            health: None,
+        }))
+        .unwrap();
+    let s = wait_state(&rt, &w[0], "out of sync", |s| {
+        matches!(s.state, SyncState::OutOfSync { .. })
+    });
+    let SyncState::OutOfSync { error, .. } = &s.state else {
+        unreachable!()
+    };
+    assert!(error.contains("ALREADY_EXISTS"), "{error}");
+    assert_eq!(s.holds_generation, None);
+    // The retry reads the switch back and overwrites the stranger.
+    assert!(rt.block_on(h.wait_in_sync(o.generation, WAIT)));
+    let d = h.desired();
+    assert!(holds(&a, &d));
+    assert_eq!(
+        a.switch.entry(&EntryKey::Vip(key)),
+        Some(Entry::Vip(
+            key,
+            VipAction::ToServer {
+                dip: Ipv4Addr::new(10, 1, 0, 3)
+            }
+        ))
+    );
+    ctl.shutdown();
+}
+
+#[test]
+fn a_restarted_switch_gets_everything_back() {
+    let rt = runtime();
+    let mut a = TestSwitch::start("127.0.0.1:0".parse().unwrap());
+    let b = TestSwitch::start("127.0.0.1:0".parse().unwrap());
+    let ctl = start_controller(&rt, config(&[a.addr, b.addr], ""));
+    let h = ctl.handle.clone();
+    assert!(rt.block_on(h.wait_in_sync(1, WAIT)));
+    let w = h.watch_switches();
+    let addr = a.addr;
+    a.stop();
+    wait_state(&rt, &w[0], "a unreachable", |s| {
+        matches!(s.state, SyncState::Unreachable { .. })
+    });
+    // A commit while it is down reaches the other switch.
+    let o = rt
+        .block_on(h.command(Command::SetWeight {
+            vip_id: 0,
+            dip: Ipv4Addr::new(10, 1, 0, 1),
+            weight: 3,
+        }))
+        .unwrap();
+    wait_state(
+        &rt,
+        &w[1],
+        "b at the new generation",
+        |s| matches!(s.state, SyncState::InSync { generation } if generation == o.generation),
+    );
+    let a2 = TestSwitch::start(addr);
+    assert!(rt.block_on(h.wait_in_sync(o.generation, WAIT)));
+    let d = h.desired();
+    assert!(holds(&a2, &d) && holds(&b, &d));
+    ctl.shutdown();
+}
+
+#[test]
+fn a_switch_that_lost_its_pipeline_gets_it_pushed_again() {
+    let rt = runtime();
+    let a = TestSwitch::start("127.0.0.1:0".parse().unwrap());
+    let ctl = start_controller(&rt, config(&[a.addr], ""));
+    let h = ctl.handle.clone();
+    assert!(rt.block_on(h.wait_in_sync(1, WAIT)));
+    let c = ctl.handle.switch_counters()[0].1.clone();
+    let pushes = beamer_controller::switch::SwitchCounters::get(&c.pipeline_pushes);
+    // The switch's pipeline is replaced behind the controller's back (a
+    // local agent reloading the program: same P4Info, no cookie, empty
+    // tables). The controller's probe notices, pushes its own and fills
+    // the tables again.
+    rt.block_on(async {
+        use beamer_pipeline::p4rt::p4runtime_proto::p4::v1;
+        let p4info = beamer_pipeline::p4rt::expected_p4info(
+            &PipelineParams {
+                buckets: 256,
+                ..Default::default()
+            },
+            beamer_pipeline::Target::V1model,
+        );
+        a.device
+            .lock()
+            .await
+            .set_pipeline(
+                v1::set_forwarding_pipeline_config_request::Action::VerifyAndCommit as i32,
+                Some(v1::ForwardingPipelineConfig {
+                    p4info: Some(p4info),
+                    ..Default::default()
+                }),
+            )
+            .unwrap();
+    });
+    assert!(a.switch.all_entries().is_empty());
+    let w = h.watch_switches();
+    wait_state(&rt, &w[0], "pushed again and in sync", |s| {
+        matches!(s.state, SyncState::InSync { .. })
+            && beamer_controller::switch::SwitchCounters::get(&c.pipeline_pushes) > pushes
+    });
+    rt.block_on(async {
+        for _ in 0..300 {
+            if holds(&a, &h.desired()) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the switch did not get its tables back");
+    });
+    ctl.shutdown();
+}
+
+/// Another controller's session on the switch, with its election id.
+fn other_controller(
+    rt: &Runtime,
+    addr: SocketAddr,
+    election_id: u128,
+) -> (
+    beamer_controller::switch::client::Arbiter,
+    tokio::sync::mpsc::Receiver<beamer_controller::switch::client::StreamEvent>,
+) {
+    let spec = config(&[addr], "").switches[0].clone();
+    rt.block_on(async {
+        let mut c = beamer_controller::switch::client::Client::connect(
+            &spec,
+            election_id,
+            Duration::from_secs(2),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+        c.open_stream().await.unwrap()
+    })
+}
+
+#[test]
+fn a_higher_election_id_elsewhere_makes_us_a_backup_that_never_writes() {
+    use beamer_controller::switch::client::StreamEvent;
+    let rt = runtime();
+    let mut a = TestSwitch::start("127.0.0.1:0".parse().unwrap());
+    let (other, mut other_events) = other_controller(&rt, a.addr, 1000);
+    assert_eq!(rt.block_on(other_events.recv()), Some(StreamEvent::Primary));
+    let ctl = start_controller(&rt, config(&[a.addr], ""));
+    let w = ctl.handle.watch_switches();
+    let s = wait_state(&rt, &w[0], "not primary", |s| {
+        matches!(s.state, SyncState::NotPrimary { .. })
+    });
+    let SyncState::NotPrimary { detail } = &s.state else {
+        unreachable!()
+    };
+    assert!(
+        detail.contains("primary election id 1000, ours 5"),
+        "{detail}"
+    );
+    // The other controller leaves. P4Runtime promotes nobody: a primary
+    // must bring an election id at least as high as the highest seen (1000),
+    // so we stay a backup and write nothing, asking again now and then.
+    drop(other);
+    rt.block_on(async { while other_events.recv().await.is_some() {} });
+    wait_state(
+        &rt,
+        &w[0],
+        "told there is no primary",
+        |s| matches!(&s.state, SyncState::NotPrimary { detail } if detail.contains("no primary")),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(a.switch.all_entries().is_empty());
+    assert!(matches!(w[0].borrow().state, SyncState::NotPrimary { .. }));
+    // A restarted switch has forgotten the old election ids: we take it.
+    let addr = a.addr;
+    a.stop();
+    let a = TestSwitch::start(addr);
+    assert!(rt.block_on(ctl.handle.wait_in_sync(1, WAIT)));
+    assert!(holds(&a, &ctl.handle.desired()));
+    ctl.shutdown();
+}
+
+#[test]
+fn a_lower_election_id_elsewhere_is_preempted() {
+    use beamer_controller::switch::client::StreamEvent;
+    let rt = runtime();
+    let a = TestSwitch::start("127.0.0.1:0".parse().unwrap());
+    let (_other, mut other_events) = other_controller(&rt, a.addr, 3);
+    assert_eq!(rt.block_on(other_events.recv()), Some(StreamEvent::Primary));
+    let ctl = start_controller(&rt, config(&[a.addr], ""));
+    assert!(rt.block_on(ctl.handle.wait_in_sync(1, WAIT)));
+    assert!(holds(&a, &ctl.handle.desired()));
+    let ev = rt.block_on(other_events.recv());
+    assert!(
+        matches!(&ev, Some(StreamEvent::Backup(m)) if m.contains("primary election id 5")),
+        "{ev:?}"
+    );
+    ctl.shutdown();
+}
+
+#[test]
+fn daisy_chains_expire_and_every_switch_gets_the_cleared_generation() {
+    let rt = runtime();
+    let a = TestSwitch::start("127.0.0.1:0".parse().unwrap());
+    let ctl = start_controller(&rt, config(&[a.addr], "daisy_timeout = \"2s\""));
+    let h = ctl.handle.clone();
+    assert!(rt.block_on(h.wait_in_sync(1, WAIT)));
+    let o = rt
+        .block_on(h.command(Command::DrainServer {
+            vip_id: 0,
+            dip: Ipv4Addr::new(10, 1, 0, 2),
+        }))
+        .unwrap();
+    assert!(rt.block_on(h.wait_in_sync(o.generation, WAIT)));
+    let chained = a
+        .switch
+        .all_entries()
+        .iter()
+        .filter(|e| matches!(e, Entry::Bucket(_, b) if !b.prev_dip.is_unspecified()))
+        .count();
+    assert_eq!(chained, 128);
+    // The controller wakes up on its own when the chains are due.
+    assert!(rt.block_on(h.wait_in_sync(o.generation + 1, Duration::from_secs(10))));
+    let d = h.desired();
+    assert!(
+        d.buckets
+            .values()
+            .all(|b| b.prev_dip.is_unspecified() && b.change_time == 0)
+    );
+    assert!(holds(&a, &d));
+    ctl.shutdown();
+}
