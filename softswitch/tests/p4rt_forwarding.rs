@@ -300,9 +300,10 @@ async fn the_data_path_keeps_running_through_writes() {
             flows.clone(),
         );
         std::thread::spawn(move || {
+            let mut worker = switch.worker();
             let mut batches = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                for ((src, sport), o) in flows.iter().zip(send(&switch, &frames)) {
+                for ((src, sport), o) in flows.iter().zip(send_with(&mut worker, &frames)) {
                     // Every packet sees a whole entry: its bucket's old or
                     // new server, never anything else.
                     let b = bucket_of(*src, *sport, BITS);

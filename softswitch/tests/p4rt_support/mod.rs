@@ -86,12 +86,19 @@ impl Server {
             .max_encoding_message_size(256 << 20)
     }
 
+    /// Stops serving. A graceful shutdown waits for clients to hang up,
+    /// and the tests' clients live on, so the server gets a moment and is
+    /// then dropped.
     pub async fn stop(mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
-        if let Some(t) = self.task.take() {
-            t.await.unwrap();
+        if let Some(mut t) = self.task.take() {
+            match tokio::time::timeout(Duration::from_millis(100), &mut t).await {
+                // A server task that ended on its own must have ended well.
+                Ok(result) => result.unwrap(),
+                Err(_) => t.abort(),
+            }
         }
     }
 }
@@ -359,7 +366,11 @@ pub enum Out {
 /// Runs `frames` (ingress port 1) through the switch's data path, one
 /// batch, and returns each verdict with the output frame.
 pub fn send(switch: &Switch, frames: &[Vec<u8>]) -> Vec<Out> {
-    let mut worker = switch.worker();
+    send_with(&mut switch.worker(), frames)
+}
+
+/// [`send`] through a worker of your own (a data-path thread's).
+pub fn send_with(worker: &mut beamer_softswitch::Worker, frames: &[Vec<u8>]) -> Vec<Out> {
     let mut batch = beamer_softswitch::Batch::with_defaults();
     let mut out = Vec::new();
     for chunk in frames.chunks(batch.capacity()) {
