@@ -24,7 +24,6 @@ use beamer_softswitch::tablefile::TableFile;
 use beamer_softswitch::{Batch, Switch};
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
-use std::time::{Duration, Instant};
 use support_netns::{SwitchProcess, Tap, Topology, can_run, capture, example, in_netns};
 
 /// Frames, in order.
