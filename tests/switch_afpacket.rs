@@ -152,3 +152,71 @@ fn a_missing_interface_is_named() {
         "{err}"
     );
 }
+
+#[test]
+fn a_kernel_tcp_syn_is_encapsulated() {
+    if !can_run("a_kernel_tcp_syn_is_encapsulated") {
+        return;
+    }
+    let topo = Topology::new("c");
+    // The client is a real host: an address, a route to the VIP through
+    // the mux, the mux's MAC known.
+    support_netns::ip(&[
+        "-n",
+        &topo.cl,
+        "addr",
+        "add",
+        "198.51.100.7/24",
+        "dev",
+        "c1",
+    ]);
+    support_netns::ip(&["-n", &topo.cl, "route", "add", "192.0.2.0/24", "dev", "c1"]);
+    support_netns::ip(&[
+        "-n",
+        &topo.cl,
+        "neigh",
+        "add",
+        "192.0.2.10",
+        "lladdr",
+        "02:00:00:00:00:01",
+        "dev",
+        "c1",
+    ]);
+    let v2 = in_netns(&topo.sv, || Tap::open("v2"));
+    let switch = SwitchProcess::start(&topo.sw, &[]);
+
+    // Nobody answers: the connect times out after the SYN (and maybe a
+    // retransmission) went out.
+    in_netns(&topo.cl, || {
+        let addr = "192.0.2.10:80".parse().unwrap();
+        let r = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(300));
+        assert!(r.is_err());
+    });
+    let got = capture(&v2, 1);
+    assert!(!got.is_empty(), "no frame reached the servers");
+    for f in &got {
+        // Ethernet | outer IPv4 with the option (IHL 9), protocol 4, from
+        // the tunnel source | inner IPv4 from the client to the VIP | TCP
+        // SYN to port 80.
+        assert_eq!(&f[12..14], &[0x08, 0x00]);
+        assert_eq!(f[14], 0x49, "outer version 4, IHL 9");
+        assert_eq!(f[23], 4, "IP-in-IP");
+        assert_eq!(&f[26..30], &[10, 0, 0, 1], "tunnel source");
+        assert_eq!(&f[50 + 12..50 + 20], &[198, 51, 100, 7, 192, 0, 2, 10]);
+        assert_eq!(&f[70 + 2..70 + 4], &80u16.to_be_bytes());
+        assert_eq!(f[70 + 13] & 0x12, 0x02, "SYN");
+    }
+    switch.signal(libc::SIGUSR1);
+    let report = switch.report();
+    assert!(
+        report.contains("192.0.2.10 tcp/80 -> buckets of vip_id 0"),
+        "{report}"
+    );
+    // veth keeps the sender's checksum offload: the switch says so.
+    assert!(
+        report.contains("received with the L4 checksum left to offload"),
+        "{report}"
+    );
+    drop(switch);
+    drop(topo);
+}

@@ -24,6 +24,14 @@
 //! - The kernel takes VLAN tags off received frames and reports them
 //!   beside the frame; they are put back, so the pipeline sees the frame
 //!   as it was on the wire (and drops it as `non_ipv4`).
+//! - Offloads: the switch sees frames as the kernel hands them over. On a
+//!   veth or tap link from a local sender, turn off the sender's transmit
+//!   checksum and segmentation offloads (`ethtool -K <peer> tx off tso off
+//!   gso off`) and GRO on the switch's interfaces (`gro off`): otherwise
+//!   frames arrive with the L4 checksum left for the hardware (counted as
+//!   `checksum left to offload`; they leave with it unfinished) or as
+//!   64 KB super-frames (counted as oversize and skipped). Frames from a
+//!   real wire are complete.
 //! - Several workers can share the ports: each opens its own sockets, and
 //!   a `PACKET_FANOUT_HASH` group per port spreads the flows over them.
 //!
@@ -171,6 +179,8 @@ struct RingFrame {
     vlan: Option<(u16, u16)>,
     /// Sent by this host, not received.
     outgoing: bool,
+    /// The sender left the L4 checksum to offload (`CHECKSUM_PARTIAL`).
+    csum_not_ready: bool,
 }
 
 /// A TPACKET_V3 receive ring mapped into the process.
@@ -305,6 +315,7 @@ impl Ring {
             wire_len: hdr.tp_len,
             vlan,
             outgoing: pkttype == libc::PACKET_OUTGOING,
+            csum_not_ready: hdr.tp_status & libc::TP_STATUS_CSUMNOTREADY != 0,
         })
     }
 }
@@ -651,10 +662,11 @@ impl AfPacketBackend {
             let i = (self.first + k) % n_ports;
             let (port, cells, p4_port) =
                 (&mut self.ports[i], &self.counters.ports[i], self.numbers[i]);
-            let (mut n, mut bytes, mut oversize) = (0u64, 0u64, 0u64);
+            let (mut n, mut bytes, mut oversize, mut partial) = (0u64, 0u64, 0u64, 0u64);
             while !batch.is_full() {
                 let Some(f) = port.ring.peek() else { break };
                 if !f.outgoing {
+                    partial += u64::from(f.csum_not_ready);
                     match copy_frame(batch, port.ring.data(&f), &f, p4_port) {
                         Some(len) => {
                             n += 1;
@@ -672,6 +684,11 @@ impl AfPacketBackend {
                 self.counters
                     .oversize
                     .fetch_add(oversize, Ordering::Relaxed);
+            }
+            if partial > 0 {
+                self.counters
+                    .csum_not_ready
+                    .fetch_add(partial, Ordering::Relaxed);
             }
             total += n as usize;
         }

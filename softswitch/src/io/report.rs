@@ -245,6 +245,9 @@ pub struct IoReading {
     /// Frames skipped on receive because they were longer than a batch
     /// slot (they never reached the pipeline).
     pub oversize: u64,
+    /// Frames received with their L4 checksum left to the sender's
+    /// offload (forwarded, but with that checksum unfinished).
+    pub csum_not_ready: u64,
     /// Forwarded frames whose egress port has no interface or output.
     pub unmapped: CounterData,
 }
@@ -273,6 +276,7 @@ impl IoReading {
             }
         }
         self.oversize += other.oversize;
+        self.csum_not_ready += other.csum_not_ready;
         self.unmapped = self.unmapped.wrapping_add(other.unmapped);
     }
 }
@@ -322,8 +326,17 @@ impl fmt::Display for IoReading {
         if self.oversize > 0 {
             writeln!(
                 f,
-                "skipped on receive, longer than a batch slot: {} frames",
+                "skipped on receive, longer than a batch slot: {} frames \
+                 (GRO/TSO on the link? see --max-frame)",
                 self.oversize
+            )?;
+        }
+        if self.csum_not_ready > 0 {
+            writeln!(
+                f,
+                "received with the L4 checksum left to offload: {} frames \
+                 (turn off tx checksum offload on the sender)",
+                self.csum_not_ready
             )?;
         }
         Ok(())
@@ -376,6 +389,7 @@ pub struct IoCounters {
     /// Forwarded frames per egress port number, sent or not.
     pub(crate) egress: Box<[SharedCell]>,
     pub(crate) oversize: AtomicU64,
+    pub(crate) csum_not_ready: AtomicU64,
     pub(crate) unmapped: SharedCell,
 }
 
@@ -389,6 +403,7 @@ impl IoCounters {
                 .map(|_| SharedCell::default())
                 .collect(),
             oversize: AtomicU64::new(0),
+            csum_not_ready: AtomicU64::new(0),
             unmapped: SharedCell::default(),
         }
     }
@@ -429,6 +444,7 @@ impl IoCounters {
                 .filter(|(_, c)| c.packets != 0)
                 .collect(),
             oversize: self.oversize.load(Relaxed),
+            csum_not_ready: self.csum_not_ready.load(Relaxed),
             unmapped: self.unmapped.get(),
         }
     }
