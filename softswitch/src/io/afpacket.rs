@@ -516,6 +516,11 @@ impl Port {
     fn flush_tx(&mut self) -> (u64, u64, u64, i32) {
         let TxScratch { iov, msgs } = &mut self.tx;
         let n = iov.len();
+        if msgs.len() < n {
+            // A batch larger than announced at open: grow once.
+            // SAFETY: an all-zero mmsghdr is valid.
+            msgs.resize(n, unsafe { std::mem::zeroed() });
+        }
         for (m, v) in msgs.iter_mut().zip(iov.iter_mut()) {
             m.msg_hdr.msg_name = std::ptr::null_mut();
             m.msg_hdr.msg_namelen = 0;
