@@ -69,7 +69,13 @@ pub struct Args {
 
     /// Data-path threads for live ports (they share each port through a
     /// fanout group).
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1,
+        value_parser = clap::value_parser!(u16).range(1..=64),
+        conflicts_with = "pcap_in"
+    )]
     workers: u16,
 
     /// Packets per batch (1 to 256).
@@ -78,22 +84,25 @@ pub struct Args {
 
     /// Largest received frame on live ports, in bytes (longer ones are
     /// counted as oversize and skipped).
-    #[arg(long, value_name = "BYTES", default_value_t = 2048)]
-    max_frame: usize,
+    #[arg(long, value_name = "BYTES", default_value_t = 2048, conflicts_with = "pcap_in",
+          value_parser = clap::value_parser!(u32).range(64..=65_535)
+    )]
+    max_frame: u32,
 
     /// Send with PACKET_QDISC_BYPASS (faster; tcpdump on the interface no
     /// longer sees the frames sent).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "pcap_in")]
     qdisc_bypass: bool,
 
     /// Serve P4Runtime on ADDR (default 0.0.0.0:9559), so a controller can
-    /// write the tables and read the counters. Live ports only.
+    /// write the tables and read the counters. With --pcap-in it serves
+    /// until the capture ends: give a FIFO to feed frames after the
+    /// controller has written the tables.
     #[arg(
         long,
         value_name = "ADDR",
         num_args = 0..=1,
-        default_missing_value = p4rt::DEFAULT_ADDR,
-        conflicts_with = "pcap_in"
+        default_missing_value = p4rt::DEFAULT_ADDR
     )]
     p4rt: Option<SocketAddr>,
 
@@ -215,7 +224,8 @@ fn run_live(args: &Args, switch: &Switch, report: &ReportOptions) -> anyhow::Res
         let mut backend = AfPacketBackend::open(&args.ports, &cfg, workers, args.batch.get())?;
         io.push(backend.counters());
         let mut worker = switch.worker();
-        let (batch_size, max_frame, stop) = (args.batch, args.max_frame, Arc::clone(&stop));
+        let (batch_size, max_frame, stop) =
+            (args.batch, args.max_frame as usize, Arc::clone(&stop));
         threads.push(
             std::thread::Builder::new()
                 .name(format!("switch-{w}"))
