@@ -3,10 +3,10 @@
 //!
 //! Workload ([`WorkloadSpec::default`]): 64-byte TCP frames from 1M random
 //! clients (random address and source port) to the service ports of the
-//! VIPs; 2 VIPs with 64K buckets each spread over 1,000 servers (a quarter
-//! of the buckets with a previous server); 100 VIP entries (the service
-//! ports plus per-server ports); 1,000 routes (one /24 per rack of 40
-//! servers, random prefixes, a default route).
+//! VIP; 64K buckets (one `vip_id`; `vips` adds more, 64K each) spread over
+//! 1,000 servers, a quarter of them with a previous server; 100 VIP entries
+//! (two service ports per VIP, the rest per-server ports); 1,000 routes
+//! (one /24 per rack of 40 servers, random prefixes, a default route).
 //!
 //! Both loops start each batch the same way: "receive" copies the next
 //! frames from a pool holding one frame per client (64 MiB, read
@@ -65,7 +65,7 @@ impl Default for WorkloadSpec {
         WorkloadSpec {
             clients: 1 << 20,
             buckets: 1 << 16,
-            vips: 2,
+            vips: 1,
             servers: 1000,
             vip_entries: 100,
             routes: 1000,
@@ -676,7 +676,8 @@ mod tests {
 
     #[test]
     fn workload_tables_have_the_requested_sizes() {
-        let w = Workload::build(&small());
+        let spec = WorkloadSpec { vips: 2, ..small() };
+        let w = Workload::build(&spec);
         let m = w.switch().memory();
         assert_eq!(m.vip_entries, 20);
         assert_eq!(m.bucket_entries, 2 * 1024);

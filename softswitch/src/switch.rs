@@ -897,13 +897,14 @@ impl Worker {
         let run = self.begin();
         let (tables, counters) = (run.tables, run.counters);
         let mut sink = Sink(counters);
+        let mut received = 0;
         for pkt in batch.frames() {
             let plan = pipeline::classify(tables, &mut sink, pkt);
             pipeline::prefetch(tables, &sink, &plan);
             plans.push(plan);
+            received += pkt.len() as u64;
         }
         let (mut fwd_packets, mut fwd_bytes) = (0, 0);
-        let received: u64 = batch.received_lens().sum();
         let n = batch.len() as u64;
         batch.for_each_frame(|i, frame, _port| {
             let bytes = frame.len() as u64;

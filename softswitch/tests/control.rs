@@ -387,22 +387,23 @@ fn a_batch_sees_the_tables_it_started_with() {
     let s = fixture_switch();
     let mut w = s.worker();
     let syn = Pkt::tcp(CLIENT_A, (VIP, 80), 0x02).build();
-    let mut buf = vec![0u8; 64 + syn.len()];
-    let mut run = w.begin();
-    // The tables change while the batch is in progress...
-    s.apply_all(&[Update::Delete(EntryKey::Vip(vip_key(80)))])
-        .unwrap();
-    buf[64..].copy_from_slice(&syn);
-    let mut frame = beamer_softswitch::Frame::new(&mut buf, 64, syn.len()).unwrap();
-    // ...but it still sees the VIP entry.
-    assert_eq!(run.process(&mut frame, 0), Verdict::Forward { port: 3 });
-    drop(run);
-    // The next batch sees the change: the packet is routed (no route for
-    // the VIP's network).
-    assert_eq!(
-        self::run(&s, &[syn]),
-        vec![Verdict::Drop(DropReason::NoRoute)]
-    );
+    let through = |w: &mut beamer_softswitch::Worker, change: bool| {
+        let mut buf = vec![0u8; 64 + syn.len()];
+        buf[64..].copy_from_slice(&syn);
+        let mut frame = beamer_softswitch::Frame::new(&mut buf, 64, syn.len()).unwrap();
+        let mut run = w.begin();
+        if change {
+            // The tables change while the batch is in progress...
+            s.apply_all(&[Update::Delete(EntryKey::Vip(vip_key(80)))])
+                .unwrap();
+        }
+        run.process(&mut frame, 0)
+    };
+    // ...but the batch still sees the VIP entry.
+    assert_eq!(through(&mut w, true), Verdict::Forward { port: 3 });
+    // The same worker's next batch sees the change: the packet is routed,
+    // and there is no route for the VIP's network.
+    assert_eq!(through(&mut w, false), Verdict::Drop(DropReason::NoRoute));
 }
 
 /// Buckets flip between two complete actions while traffic runs; every
