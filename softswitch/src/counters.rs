@@ -115,6 +115,14 @@ impl Cells {
     pub(crate) fn memory_bytes(&self) -> usize {
         std::mem::size_of_val(&*self.0)
     }
+
+    /// Adds every cell of `other` into this one. Only for arrays no worker
+    /// writes any more.
+    fn absorb(&self, other: &Cells) {
+        for (a, b) in self.0.iter().zip(other.0.iter()) {
+            a.store(a.load(Relaxed).wrapping_add(b.load(Relaxed)), Relaxed);
+        }
+    }
 }
 
 /// Which cells of a [`CounterBlock`].
@@ -152,6 +160,15 @@ impl CounterBlock {
             CellRef::Bucket(i) => self.bucket.get(i as usize),
             CellRef::Drop(r) => self.drops.get(r.index()),
         }
+    }
+
+    /// Adds the counts of `other` (same epoch and sizes) into this block.
+    /// Only for blocks whose workers are gone.
+    pub(crate) fn absorb(&self, other: &CounterBlock) {
+        self.vip.absorb(&other.vip);
+        self.bucket.absorb(&other.bucket);
+        self.drops.absorb(&other.drops);
+        self.io.absorb(&other.io);
     }
 
     pub(crate) fn memory_bytes(&self) -> usize {

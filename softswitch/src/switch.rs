@@ -274,6 +274,17 @@ impl Shared {
         let mut reg = lock(&self.registry);
         // Blocks of an older configuration are never read again.
         reg.retain(|b| b.epoch == tables.epoch);
+        // Blocks whose workers are gone (only the registry holds them, and
+        // it never hands them out again) fold into one, so a process that
+        // starts many workers keeps one block per live worker plus one.
+        let mut orphans = reg.iter().filter(|b| Arc::strong_count(b) == 1);
+        if let Some(keep) = orphans.next().cloned() {
+            let rest: Vec<_> = orphans.cloned().collect();
+            for b in &rest {
+                keep.absorb(b);
+            }
+            reg.retain(|b| !rest.iter().any(|r| Arc::ptr_eq(b, r)));
+        }
         reg.push(Arc::clone(&block));
         block
     }

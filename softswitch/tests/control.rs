@@ -523,3 +523,23 @@ fn memory_report_counts_entries() {
     assert_eq!(m.workers, 1);
     assert!(m.counter_bytes_per_worker >= (131_072 + 1024) * 16);
 }
+
+#[test]
+fn counts_of_finished_workers_are_kept_and_their_blocks_folded() {
+    let s = fixture_switch();
+    let syn = Pkt::tcp(CLIENT_A, (VIP, 80), 0x02).build();
+    for _ in 0..10 {
+        run(&s, std::slice::from_ref(&syn)); // a worker each time, dropped
+    }
+    let live = s.worker();
+    let m = s.memory();
+    // One folded block for the ten finished workers, one for `live`.
+    assert_eq!(m.workers, 2, "{m:?}");
+    let key = EntryKey::Bucket(BucketKey {
+        vip_id: 1,
+        bucket: BUCKET_A,
+    });
+    assert_eq!(s.counter(&key).unwrap().packets, 10);
+    assert_eq!(s.totals().received.packets, 10);
+    drop(live);
+}
