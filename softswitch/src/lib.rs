@@ -13,10 +13,19 @@
 //!   thread's handle, which processes a batch against one snapshot;
 //! - [`tables`]: the immutable snapshots and how updates share them;
 //! - [`counters`]: per-worker counters without read-modify-write atomics;
+//! - [`hash`]: the bucket CRC of `beamer_pipeline::hash`, table-driven;
 //! - [`tablefile`]: a TOML file that fills the tables, for pcap runs;
-//! - [`io`]: the backend interface and the in-memory backend;
+//! - [`io`]: the backend interface and the in-memory backend (pcap files
+//!   and AF_PACKET ports live beside it);
+//! - [`p4rt`]: the P4Runtime server, on top of [`Switch`];
 //! - [`bench`]: the benchmark workload and measurement loops shared by the
 //!   criterion bench and `beamer bench`.
+//!
+//! A data-path thread takes a [`Worker`] and loops: fill a [`Batch`],
+//! [`Worker::process_batch`], send [`Batch::forwarded`] (see
+//! [`io::run`]). The control plane calls [`Switch::apply`] with
+//! `beamer_pipeline::entries::Update`s at any time, from any thread; the
+//! data path never waits for it.
 //!
 //! ```
 //! use beamer_softswitch::{Batch, Switch, Verdict};

@@ -909,9 +909,13 @@ impl Worker {
         let (tables, counters) = (run.tables, run.counters);
         let mut sink = Sink(counters);
         let mut received = 0;
+        // Prefetching pays only when other packets' work can hide it.
+        let ahead = batch.len() > 1;
         for pkt in batch.frames() {
             let plan = pipeline::classify(tables, &mut sink, pkt);
-            pipeline::prefetch(tables, &sink, &plan);
+            if ahead {
+                pipeline::prefetch(tables, &sink, &plan);
+            }
             plans.push(plan);
             received += pkt.len() as u64;
         }
