@@ -7,6 +7,7 @@
 //! - [`plan`]: desired and installed state, and the ordered writes between.
 //! - [`health`]: the health-check state machine and its TCP probe.
 //! - [`backoff`]: retry delays.
+//! - [`bench`]: the measurements of `benches/sync.rs`.
 //! - [`switch`]: one switch's P4Runtime client and sync task.
 //! - [`service`]: the running controller; [`admin`], [`api`] and
 //!   [`metrics`]: its HTTP/JSON admin API and Prometheus metrics;
@@ -18,6 +19,7 @@ pub mod admin;
 pub mod admin_client;
 pub mod api;
 pub mod backoff;
+pub mod bench;
 pub mod config;
 pub mod core;
 pub mod health;

@@ -201,6 +201,46 @@ pub fn render(
             o.sample(name, &[("switch", sw)], SwitchCounters::get(pick(c)));
         }
     }
+    o.head(
+        "beamer_switch_dropped_packets_total",
+        "counter",
+        "Packets each switch dropped, per reason (its drop counter, read periodically).",
+    );
+    let drops: Vec<(
+        String,
+        Vec<(beamer_pipeline::DropReason, beamer_pipeline::p4rt::Counts)>,
+    )> = counters
+        .iter()
+        .map(|(sw, c)| {
+            (
+                sw.clone(),
+                c.drops.lock().map(|d| d.clone()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    for (sw, d) in &drops {
+        for (r, n) in d {
+            o.sample(
+                "beamer_switch_dropped_packets_total",
+                &[("switch", sw), ("reason", r.name())],
+                n.packets,
+            );
+        }
+    }
+    o.head(
+        "beamer_switch_dropped_bytes_total",
+        "counter",
+        "Bytes each switch dropped, per reason.",
+    );
+    for (sw, d) in &drops {
+        for (r, n) in d {
+            o.sample(
+                "beamer_switch_dropped_bytes_total",
+                &[("switch", sw), ("reason", r.name())],
+                n.bytes,
+            );
+        }
+    }
     o.0
 }
 
@@ -248,6 +288,13 @@ mod tests {
         };
         let c = Arc::new(SwitchCounters::default());
         SwitchCounters::add(&c.updates, 42);
+        *c.drops.lock().unwrap() = vec![(
+            beamer_pipeline::DropReason::Truncated,
+            beamer_pipeline::p4rt::Counts {
+                packets: 3,
+                bytes: 30,
+            },
+        )];
         let text = render(&status, &CoreStats::default(), &[("a\"b".into(), c)]);
         for line in [
             "# TYPE beamer_generation gauge",
@@ -258,6 +305,8 @@ mod tests {
             "beamer_switch_sync_state{switch=\"a\\\"b\",state=\"syncing\"} 0",
             "beamer_switch_generation{switch=\"a\\\"b\"} 7",
             "beamer_switch_updates_total{switch=\"a\\\"b\"} 42",
+            "beamer_switch_dropped_packets_total{switch=\"a\\\"b\",reason=\"truncated\"} 3",
+            "beamer_switch_dropped_bytes_total{switch=\"a\\\"b\",reason=\"truncated\"} 30",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

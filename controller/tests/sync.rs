@@ -233,8 +233,13 @@ fn two_switches_converge_and_follow_commands() {
     assert_eq!(status.generation, 2);
     assert!(status.all_in_sync_at(2));
     assert_eq!(status.switches.len(), 2);
+    // A runt frame through mux s0: its drop counter reaches the metrics.
+    let mut worker = a.switch.worker();
+    let mut batch = beamer_softswitch::Batch::with_defaults();
+    batch.push(&[0u8; 10], 1).unwrap();
+    worker.process_batch(&mut batch);
     let metrics_addr = ctl.metrics_addr;
-    let text = {
+    let scrape = || {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(metrics_addr).unwrap();
         s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -243,6 +248,16 @@ fn two_switches_converge_and_follow_commands() {
         s.read_to_string(&mut out).unwrap();
         out
     };
+    let drop_line = "beamer_switch_dropped_packets_total{switch=\"s0\",reason=\"truncated\"} 1";
+    let mut text = scrape();
+    for _ in 0..100 {
+        if text.contains(drop_line) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        text = scrape();
+    }
+    assert!(text.contains(drop_line), "{text}");
     assert!(text.contains("beamer_generation 2"), "{text}");
     assert!(text.contains("beamer_switch_sync_state{switch=\"s0\",state=\"in_sync\"} 1"));
     assert!(text.contains(
@@ -535,5 +550,91 @@ fn daisy_chains_expire_and_every_switch_gets_the_cleared_generation() {
             .all(|b| b.prev_dip.is_unspecified() && b.change_time == 0)
     );
     assert!(holds(&a, &d));
+    ctl.shutdown();
+}
+
+#[test]
+fn a_server_failing_its_health_check_is_drained_and_comes_back() {
+    // Servers on loopback addresses, probed with real TCP connects.
+    let rt = runtime();
+    let a = TestSwitch::start("127.0.0.1:0".parse().unwrap());
+    let l2 = TcpListener::bind("127.0.0.2:0").unwrap();
+    let port = l2.local_addr().unwrap().port();
+    let _l3 = TcpListener::bind(("127.0.0.3", port)).unwrap();
+    let text = format!(
+        r#"
+[controller]
+tunnel_src = "10.0.0.1"
+admin_listen = "127.0.0.1:0"
+metrics_listen = "127.0.0.1:0"
+startup_timeout = "200ms"
+
+[[vips]]
+address = "192.0.2.10"
+ports = ["tcp/80"]
+buckets = 256
+
+[[vips.servers]]
+dip = "127.0.0.2"
+health = {{ port = {port}, interval = "50ms", timeout = "200ms", fall = 2, rise = 2, hold_down = "300ms", hold_down_max = "5s" }}
+
+[[vips.servers]]
+dip = "127.0.0.3"
+health = {{ port = {port}, interval = "50ms", timeout = "200ms", fall = 2, rise = 2, hold_down = "300ms", hold_down_max = "5s" }}
+
+[[next_hops]]
+name = "lo"
+port = 1
+mac = "02:00:00:00:01:fe"
+src_mac = "02:00:00:00:00:01"
+
+[[routes]]
+prefix = "127.0.0.0/8"
+next_hop = "lo"
+
+[[switches]]
+address = "{}"
+target = "softswitch"
+"#,
+        a.addr
+    );
+    let config = Config::parse(&text, Path::new("h.toml"), Path::new(".")).unwrap();
+    let ctl = start_controller(&rt, config);
+    let h = ctl.handle.clone();
+    assert!(rt.block_on(h.wait_in_sync(1, WAIT)));
+    let s2 = Ipv4Addr::new(127, 0, 0, 2);
+    let on = |d: &Desired, dip: Ipv4Addr| d.buckets.values().filter(|b| b.dip == dip).count();
+    assert_eq!(on(&h.desired(), s2), 128);
+
+    // 127.0.0.2 stops listening: drained after two failed probes.
+    drop(l2);
+    let wait_for = |what: &str, f: &dyn Fn(&Desired) -> bool| {
+        rt.block_on(async {
+            for _ in 0..400 {
+                let d = h.desired();
+                if f(&d)
+                    && h.wait_in_sync(d.generation, Duration::from_millis(10))
+                        .await
+                {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            panic!("timed out: {what}");
+        })
+    };
+    wait_for("drained", &|d| on(d, s2) == 0);
+    assert!(holds(&a, &h.desired()));
+    let (status, _) = rt.block_on(h.status()).unwrap();
+    let st = status.vips[0].servers.iter().find(|s| s.dip == s2).unwrap();
+    assert_eq!(
+        (st.health.as_deref(), st.state.as_str()),
+        (Some("down"), "draining")
+    );
+
+    // Listening again: back after two good probes and the hold-down.
+    let _l2 = TcpListener::bind(("127.0.0.2", port)).unwrap();
+    wait_for("back", &|d| on(d, s2) == 128);
+    assert!(holds(&a, &h.desired()));
     ctl.shutdown();
 }

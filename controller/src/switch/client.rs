@@ -4,6 +4,7 @@
 
 use crate::config::SwitchSpec;
 use crate::plan::Installed;
+use beamer_pipeline::DropReason;
 use beamer_pipeline::entries::Update;
 use beamer_pipeline::p4rt::p4runtime_proto::google::rpc::Code;
 use beamer_pipeline::p4rt::p4runtime_proto::p4::v1;
@@ -11,7 +12,7 @@ use beamer_pipeline::p4rt::p4runtime_proto::p4::v1::p4_runtime_client::P4Runtime
 use beamer_pipeline::p4rt::p4runtime_proto::prost::Message;
 use beamer_pipeline::p4rt::p4runtime_proto::status::batch_errors;
 use beamer_pipeline::p4rt::p4runtime_proto::tonic;
-use beamer_pipeline::p4rt::{EntryAction, Pipeline, Write, update_to_p4};
+use beamer_pipeline::p4rt::{Counts, EntryAction, Pipeline, Write, update_to_p4};
 use beamer_pipeline::schema;
 use std::fmt;
 use std::time::Duration;
@@ -381,6 +382,49 @@ impl Client {
             );
         }
         Ok(installed)
+    }
+}
+
+impl Client {
+    /// Reads every cell of the drop counter, resolved in the P4Info the
+    /// switch runs (bf-p4c chooses its own id for it).
+    pub async fn read_drops(&mut self) -> Result<Vec<(DropReason, Counts)>, SwitchError> {
+        let req = v1::ReadRequest {
+            device_id: self.device_id,
+            entities: vec![v1::Entity {
+                entity: Some(v1::entity::Entity::CounterEntry(v1::CounterEntry {
+                    counter_id: self.pipeline.drops_counter_id,
+                    ..Default::default()
+                })),
+            }],
+            ..Default::default()
+        };
+        let mut rpc = self.rpc.clone();
+        let read = async move {
+            let mut stream = rpc.read(req).await?.into_inner();
+            let mut out = Vec::new();
+            while let Some(resp) = stream.message().await? {
+                for e in resp.entities {
+                    let Some(v1::entity::Entity::CounterEntry(c)) = e.entity else {
+                        continue;
+                    };
+                    let reason = c
+                        .index
+                        .and_then(|i| usize::try_from(i.index).ok())
+                        .and_then(DropReason::from_index);
+                    let counts = c.data.as_ref().map(Counts::from_p4);
+                    if let (Some(r), Some(Ok(n))) = (reason, counts) {
+                        out.push((r, n));
+                    }
+                }
+            }
+            Ok::<_, tonic::Status>(out)
+        };
+        match tokio::time::timeout(self.rpc_timeout, read).await {
+            Err(_) => Err(SwitchError::Unreachable("Read (drops): no answer".into())),
+            Ok(Err(s)) => Err(SwitchError::from_status("Read (drops)", &s)),
+            Ok(Ok(v)) => Ok(v),
+        }
     }
 }
 

@@ -6,6 +6,8 @@ pub mod client;
 pub mod task;
 
 use crate::config::TargetKind;
+use beamer_pipeline::DropReason;
+use beamer_pipeline::p4rt::Counts;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
@@ -30,10 +32,10 @@ pub enum SyncState {
         /// The switch's arbitration answer.
         detail: String,
     },
-    /// Writing towards `target`.
+    /// Writing towards generation `towards`.
     Syncing {
         /// The generation being written.
-        target: u32,
+        towards: u32,
     },
     /// Holds the desired state of `generation`.
     InSync {
@@ -86,7 +88,7 @@ impl SyncState {
                 *retry_in_ms as f64 / 1000.0
             ),
             SyncState::NotPrimary { detail } => format!("not primary: {detail}"),
-            SyncState::Syncing { target } => format!("syncing to generation {target}"),
+            SyncState::Syncing { towards } => format!("syncing to generation {towards}"),
             SyncState::InSync { generation } => format!("in sync at generation {generation}"),
             SyncState::OutOfSync { error, retry_in_ms } => format!(
                 "OUT OF SYNC (retrying in {:.1}s): {error}",
@@ -96,7 +98,9 @@ impl SyncState {
     }
 }
 
-/// A switch's status, as the admin API and metrics show it.
+/// A switch's status, as the admin API and metrics show it. (The
+/// state's fields are flattened into it: no state field may share a name
+/// with a field here.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SwitchStatus {
     /// Its name.
@@ -133,6 +137,8 @@ pub struct SwitchCounters {
     pub pipeline_pushes: AtomicU64,
     /// Times the tables were read back and reconciled.
     pub reconciles: AtomicU64,
+    /// The drop counter as last read: packets and bytes per reason.
+    pub drops: std::sync::Mutex<Vec<(DropReason, Counts)>>,
 }
 
 impl SwitchCounters {
@@ -152,4 +158,43 @@ pub fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The state is flattened into the status: every state must survive a
+    /// JSON round trip (no field name shared with the status).
+    #[test]
+    fn every_state_round_trips_through_json() {
+        for state in [
+            SyncState::Connecting,
+            SyncState::Unreachable {
+                error: "e".into(),
+                attempts: 2,
+                retry_in_ms: 100,
+            },
+            SyncState::NotPrimary { detail: "d".into() },
+            SyncState::Syncing { towards: 3 },
+            SyncState::InSync { generation: 3 },
+            SyncState::OutOfSync {
+                error: "e".into(),
+                retry_in_ms: 5,
+            },
+        ] {
+            let s = SwitchStatus {
+                name: "n".into(),
+                address: "a".into(),
+                target: TargetKind::Bmv2,
+                state,
+                holds_generation: Some(2),
+                since_ms: 1,
+                last_error: Some("x".into()),
+            };
+            let json = serde_json::to_string(&s).unwrap();
+            let back: SwitchStatus = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, s, "{json}");
+        }
+    }
 }

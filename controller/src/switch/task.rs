@@ -20,6 +20,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+/// The drop counter is read every this many probes.
+const DROPS_EVERY: u32 = 10;
+
 /// A running switch task: its status and counters.
 #[derive(Debug)]
 pub struct SwitchHandle {
@@ -180,6 +183,7 @@ impl Task {
         let resync_every = self.settings.resync_interval.unwrap_or(Duration::MAX);
         let mut next_resync = Instant::now().checked_add(resync_every);
         let mut retry_at: Option<tokio::time::Instant> = None;
+        let mut ticks = 0u32;
         loop {
             let target = self.desired.borrow_and_update().clone();
             let stale = known.as_ref().is_none_or(|k| !Arc::ptr_eq(k, &target));
@@ -268,6 +272,17 @@ impl Task {
                     None => return Err(SwitchError::Unreachable("stream reader ended".into())),
                 },
                 _ = probe.tick() => {
+                    ticks = ticks.wrapping_add(1);
+                    if ticks % DROPS_EVERY == 0 {
+                        match session.client.read_drops().await {
+                            Ok(d) => {
+                                if let Ok(mut m) = self.counters.drops.lock() {
+                                    *m = d;
+                                }
+                            }
+                            Err(e) => tracing::debug!(error = %e, "drop counter not read"),
+                        }
+                    }
                     match session.client.pipeline_cookie().await {
                         Ok(Some(c)) if c == self.cookie => {}
                         Ok(other) => {
@@ -379,7 +394,7 @@ impl Task {
         let started = Instant::now();
         self.set_state(
             SyncState::Syncing {
-                target: target.generation,
+                towards: target.generation,
             },
             None,
             None,
@@ -418,42 +433,46 @@ impl Task {
     }
 
     async fn write_plan(&mut self, client: &mut Client, plan: &Plan) -> Result<(), SwitchError> {
-        let chunk = self.settings.write_batch;
-        for batch in &plan.batches {
-            // Chunks of one batch are independent: keep a few in flight.
-            let mut in_flight = tokio::task::JoinSet::new();
-            for part in batch.chunks(chunk) {
-                if in_flight.len() >= 4
-                    && let Some(r) = in_flight.join_next().await
-                {
-                    self.count_write(r)?;
-                }
-                let mut c = client.clone();
-                let part = part.to_vec();
-                in_flight.spawn(async move {
-                    let n = part.len();
-                    c.write(&part).await.map(|()| n)
-                });
-            }
-            while let Some(r) = in_flight.join_next().await {
-                self.count_write(r)?;
-            }
-        }
-        Ok(())
+        write_plan(client, plan, self.settings.write_batch, &self.counters).await
     }
+}
 
-    fn count_write(
-        &self,
-        r: Result<Result<usize, SwitchError>, tokio::task::JoinError>,
-    ) -> Result<(), SwitchError> {
-        match r {
-            Ok(Ok(n)) => {
-                SwitchCounters::add(&self.counters.updates, n as u64);
-                SwitchCounters::add(&self.counters.write_requests, 1);
-                Ok(())
+/// Writes `plan` in order, each batch in `WriteRequest`s of at most
+/// `chunk` updates, a few of them in flight at once (the updates of one
+/// batch are independent); counts what was acknowledged.
+pub async fn write_plan(
+    client: &Client,
+    plan: &Plan,
+    chunk: usize,
+    counters: &SwitchCounters,
+) -> Result<(), SwitchError> {
+    let count = |r: Result<Result<usize, SwitchError>, tokio::task::JoinError>| match r {
+        Ok(Ok(n)) => {
+            SwitchCounters::add(&counters.updates, n as u64);
+            SwitchCounters::add(&counters.write_requests, 1);
+            Ok(())
+        }
+        Ok(Err(e)) => Err(e),
+        Err(e) => Err(SwitchError::Protocol(format!("write task failed: {e}"))),
+    };
+    for batch in &plan.batches {
+        let mut in_flight = tokio::task::JoinSet::new();
+        for part in batch.chunks(chunk.max(1)) {
+            if in_flight.len() >= 4
+                && let Some(r) = in_flight.join_next().await
+            {
+                count(r)?;
             }
-            Ok(Err(e)) => Err(e),
-            Err(e) => Err(SwitchError::Protocol(format!("write task failed: {e}"))),
+            let mut c = client.clone();
+            let part = part.to_vec();
+            in_flight.spawn(async move {
+                let n = part.len();
+                c.write(&part).await.map(|()| n)
+            });
+        }
+        while let Some(r) = in_flight.join_next().await {
+            count(r)?;
         }
     }
+    Ok(())
 }
