@@ -58,8 +58,19 @@ fn prints_the_table() {
         assert!(mpps > 0.0 && floor > 0.0, "{r:?}");
         assert!((ratio - mpps / floor).abs() < 0.01 + ratio * 0.02, "{r:?}");
     }
-    // 2 VIPs x 256 buckets.
-    assert_eq!(find("buckets")[1], "512");
+    // The bucket table holds every bucket of every VIP of the workload
+    // line ("..., N VIPs x 256 buckets, ...").
+    let workload = text.lines().find(|l| l.starts_with("workload:")).unwrap();
+    let vips: u32 = workload
+        .split(", ")
+        .find_map(|part| {
+            part.strip_suffix(" buckets")?
+                .strip_suffix(" x 256")?
+                .strip_suffix(" VIPs")
+        })
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no \"N VIPs x 256 buckets\" in {workload:?}"));
+    assert_eq!(find("buckets")[1], (vips * 256).to_string());
     assert!(text.contains("resident: tables"), "{text}");
     assert!(text.contains("entries/write"), "{text}");
     assert!(text.contains("headline:"), "{text}");
