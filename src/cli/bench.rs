@@ -1,8 +1,9 @@
 //! `beamer bench`: the software switch's benchmark, printed as a table.
 //!
 //! The workload and the loops are `beamer_softswitch::bench` (the same as
-//! the criterion bench): 64-byte TCP frames from 1M random clients, 2 VIPs
-//! x 64K buckets over 1,000 servers, 100 VIP entries, 1,000 routes. For
+//! the criterion bench; `WorkloadSpec::default`: 64-byte TCP frames from
+//! 1M random clients, 64K buckets per VIP over 1,000 servers, 100 VIP
+//! entries, 1,000 routes; the first line of the output says). For
 //! each batch size, pipeline and floor runs of `--duration` alternate
 //! `--rounds` times on one core, and the best of each is kept (the least
 //! disturbed run on a shared machine). The floor loop reads every byte of
