@@ -66,6 +66,10 @@ fn live_run(tag: &str, extra: &[&str], ordered: bool) {
     let c1 = in_netns(&topo.cl, || Tap::open("c1"));
     let v2 = in_netns(&topo.sv, || Tap::open("v2"));
     let switch = SwitchProcess::start(&topo.sw, extra);
+    // Promiscuous while the switch runs (one count per socket).
+    for port in ["s1", "s2"] {
+        assert!(promiscuity(&topo.sw, port) > 0, "{port} is not promiscuous");
+    }
 
     for f in &frames {
         c1.send(f);
@@ -119,7 +123,26 @@ fn live_run(tag: &str, extra: &[&str], ordered: bool) {
     let mut switch = switch;
     let status = switch.child.wait().unwrap();
     assert!(status.success(), "exit status {status}");
+    // ... and no longer once it has exited.
+    for port in ["s1", "s2"] {
+        assert_eq!(promiscuity(&topo.sw, port), 0, "{port}");
+    }
     drop(topo);
+}
+
+/// The promiscuity count of `dev` in `ns` (`ip -d link`).
+fn promiscuity(ns: &str, dev: &str) -> u32 {
+    let out = Command::new("ip")
+        .args(["-n", ns, "-d", "link", "show", dev])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut words = text.split_whitespace();
+    words
+        .find(|w| *w == "promiscuity")
+        .and_then(|_| words.next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no promiscuity in {text}"))
 }
 
 #[test]
