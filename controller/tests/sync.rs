@@ -638,3 +638,57 @@ target = "softswitch"
     assert!(holds(&a, &h.desired()));
     ctl.shutdown();
 }
+
+#[test]
+fn a_restarted_controller_adopts_what_the_switches_hold() {
+    let rt = runtime();
+    let a = TestSwitch::start("127.0.0.1:0".parse().unwrap());
+    let b = TestSwitch::start("127.0.0.1:0".parse().unwrap());
+    let first = start_controller(&rt, config(&[a.addr, b.addr], ""));
+    let h = first.handle.clone();
+    assert!(rt.block_on(h.wait_in_sync(1, WAIT)));
+    // A history a fresh start would not reproduce: a weight goes up and
+    // back down, and the buckets given back are not the ones received.
+    let dip1 = Ipv4Addr::new(10, 1, 0, 1);
+    rt.block_on(h.command(Command::SetWeight {
+        vip_id: 0,
+        dip: dip1,
+        weight: 3,
+    }))
+    .unwrap();
+    let o = rt
+        .block_on(h.command(Command::SetWeight {
+            vip_id: 0,
+            dip: dip1,
+            weight: 1,
+        }))
+        .unwrap();
+    assert!(rt.block_on(h.wait_in_sync(o.generation, WAIT)));
+    let before = h.desired();
+    first.shutdown();
+    let fresh = beamer_controller::core::Core::new(&config(&[a.addr, b.addr], ""), 0, 1).unwrap();
+    let differs = fresh
+        .desired()
+        .buckets
+        .iter()
+        .filter(|(k, x)| before.buckets[k].dip != x.dip)
+        .count();
+    assert!(
+        differs > 0,
+        "the history must leave a table a fresh start would not make"
+    );
+
+    let second = start_controller(&rt, config(&[a.addr, b.addr], ""));
+    let h2 = second.handle.clone();
+    let d = h2.desired();
+    assert_eq!(d.generation, o.generation + 1, "generations go on");
+    let moved = d
+        .buckets
+        .iter()
+        .filter(|(k, x)| before.buckets[k].dip != x.dip)
+        .count();
+    assert_eq!(moved, 0, "nothing moves across a controller restart");
+    assert!(rt.block_on(h2.wait_in_sync(d.generation, WAIT)));
+    assert!(holds(&a, &d) && holds(&b, &d));
+    second.shutdown();
+}
