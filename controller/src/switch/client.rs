@@ -51,6 +51,18 @@ pub enum SwitchError {
 }
 
 impl SwitchError {
+    /// The message without the kind.
+    pub fn detail(&self) -> &str {
+        match self {
+            SwitchError::Unreachable(m)
+            | SwitchError::NoPipeline(m)
+            | SwitchError::NotPrimary(m)
+            | SwitchError::PipelineRejected(m)
+            | SwitchError::Rejected(m)
+            | SwitchError::Protocol(m) => m,
+        }
+    }
+
     /// Sorts a gRPC status of `what` (an RPC name) into an error kind.
     pub fn from_status(what: &str, s: &tonic::Status) -> Self {
         let text = format!("{what}: {} ({:?})", s.message(), s.code());
@@ -581,15 +593,19 @@ pub fn describe_update(u: &Update) -> String {
     }
 }
 
+/// An error and its sources, each said once (transport errors repeat
+/// their source's text).
 fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
+    let mut parts = vec![e.to_string()];
     let mut cur = e.source();
     while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
+        let t = c.to_string();
+        if parts.last() != Some(&t) {
+            parts.push(t);
+        }
         cur = c.source();
     }
-    s
+    parts.join(": ")
 }
 
 #[cfg(test)]

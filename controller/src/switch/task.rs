@@ -141,7 +141,7 @@ impl Task {
                         tracing::debug!(error = %msg, attempts = self.backoff.attempts(), "still unreachable; retrying in {delay:?}");
                     }
                     SyncState::Unreachable {
-                        error: msg.clone(),
+                        error: end.detail().to_string(),
                         attempts: self.backoff.attempts(),
                         retry_in_ms: delay.as_millis() as u64,
                     }
