@@ -7,7 +7,7 @@
 //! - [`plan`]: desired and installed state, and the ordered writes between.
 //! - [`health`]: the health-check state machine and its TCP probe.
 //! - [`backoff`]: retry delays.
-//! - [`bench`]: the measurements of `benches/sync.rs`.
+//! - [`bench`](mod@bench): the measurements of `benches/sync.rs`.
 //! - [`switch`]: one switch's P4Runtime client and sync task.
 //! - [`service`]: the running controller; [`admin`], [`api`] and
 //!   [`metrics`]: its HTTP/JSON admin API and Prometheus metrics;
