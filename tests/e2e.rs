@@ -411,7 +411,10 @@ fn run_kind(kind: SwitchKind) {
 #[test]
 fn connections_survive_churn_with_daisy_chaining_and_break_without() {
     let kinds = SwitchKind::selected().unwrap();
-    if let Some(why) = beamer_testbed::missing(&["ip", "ethtool"], true) {
+    let mptcp = std::path::Path::new("/proc/sys/net/mptcp/enabled").exists();
+    let missing = beamer_testbed::missing(&["ip", "ethtool"], true)
+        .or_else(|| (!mptcp).then(|| "the kernel has no MPTCP (net.mptcp)".to_string()));
+    if let Some(why) = missing {
         let what =
             "end-to-end test with real TCP/MPTCP stacks in namespaces (switch, controller, agents)";
         if std::env::var_os("BEAMER_REQUIRE_TOOLS").is_some_and(|v| v == "1") {
