@@ -354,7 +354,8 @@ impl Workload {
         tcp.set_dst_port(if rng.below(2) == 0 { 80 } else { 443 });
         tcp.set_flags(TCP_ACK);
         // Data offset: 5 words, no options.
-        out[l4 + beamer_pipeline::wire::l4::field::TCP_DATA_OFF] = ((TCP_HEADER_LEN / 4) as u8) << 4;
+        out[l4 + beamer_pipeline::wire::l4::field::TCP_DATA_OFF] =
+            ((TCP_HEADER_LEN / 4) as u8) << 4;
     }
 
     fn build_pool(spec: &WorkloadSpec) -> Arc<[u8]> {
