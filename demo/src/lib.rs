@@ -5,9 +5,12 @@
 //! TCP stacks are simulated:
 //! - the controller's [`Allocator`](beamer_controller::alloc::Allocator)
 //!   owns the buckets, and each commit's [`Diff`](beamer_controller::alloc::Diff)
-//!   is written to the software switch batch by batch through its
-//!   control-plane API ([`Switch::apply`](beamer_softswitch::Switch::apply)),
-//!   the generation last, as the controller writes it over P4Runtime;
+//!   is written to the software switch batch by batch, the generation
+//!   last, as the controller writes it over P4Runtime: each update is
+//!   encoded as a `p4.v1.Update`, decoded against the switch's pipeline
+//!   and applied through its control-plane API
+//!   ([`Switch::apply`](beamer_softswitch::Switch::apply)); only the gRPC
+//!   transport is left out;
 //! - every client packet is an Ethernet frame that goes through the switch's
 //!   batch pipeline ([`Worker::process_batch`](beamer_softswitch::Worker::process_batch));
 //! - every encapsulated packet the switch sends is handed to

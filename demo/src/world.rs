@@ -9,13 +9,14 @@ use beamer_controller::alloc::scenario::{Step, StepOutcome};
 use beamer_controller::alloc::{AllocConfig, Allocator, Change, Commit};
 use beamer_host::craft::TcpSegment;
 use beamer_host::{Flow, HostConfig, Time};
-use beamer_pipeline::PipelineParams;
 use beamer_pipeline::entries::{
     Entry, EntryKey, RouteAction, RouteKey, SwitchConfig, Update, VipAction, VipKey,
 };
+use beamer_pipeline::p4rt::{Pipeline, update_to_p4};
 use beamer_pipeline::wire::MacAddr;
 use beamer_pipeline::wire::ethernet::{self, ETHERTYPE_IPV4};
 use beamer_pipeline::wire::l4::{TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN};
+use beamer_pipeline::{PipelineParams, Target};
 use beamer_softswitch::{Batch, BatchSize, Switch, TableKind, Verdict, Worker};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
@@ -107,6 +108,8 @@ pub(crate) struct World {
     plan: Plan,
     alloc: Allocator,
     switch: Switch,
+    /// The switch's pipeline, as its P4Runtime server decodes writes.
+    pipeline: Pipeline,
     worker: Worker,
     batch: Batch,
     sent: Vec<Sent>,
@@ -172,6 +175,7 @@ impl World {
             plan: plan::plan(cfg),
             alloc,
             switch,
+            pipeline: Pipeline::new(params, Target::V1model),
             worker,
             batch: Batch::new(BatchSize::MAX, 256),
             sent: Vec::with_capacity(BatchSize::MAX.get()),
@@ -320,18 +324,16 @@ impl World {
     /// P4Runtime: batch after batch, each whole, then the generation.
     fn write(&mut self, commit: &Commit) -> Result<(), DemoError> {
         self.read_port_counters();
-        for batch in &commit.diff.batches {
-            for (u, r) in batch.iter().zip(self.switch.apply(batch)) {
-                r.map_err(|e| switch_error(u, e))?;
-            }
-        }
         let g = Update::SetConfig(SwitchConfig {
             tunnel_src: TUNNEL_SRC,
             generation: commit.generation,
         });
-        self.switch
-            .apply_all(std::slice::from_ref(&g))
-            .map_err(|(_, e)| switch_error(&g, e))?;
+        for batch in commit.diff.batches.iter().chain([&vec![g]]) {
+            let batch = self.over_p4runtime(batch)?;
+            for (u, r) in batch.iter().zip(self.switch.apply(&batch)) {
+                r.map_err(|e| switch_error(u, e))?;
+            }
+        }
         // Counts of per-server ports that were just deleted.
         let present: HashSet<VipKey> = self
             .switch
@@ -352,6 +354,21 @@ impl World {
             self.port_counts_retired += self.port_counts.remove(&k).unwrap_or(0);
         }
         Ok(())
+    }
+
+    /// A batch as the switch's P4Runtime server gets it: each update
+    /// encoded as a `p4.v1.Update` and decoded against the pipeline.
+    fn over_p4runtime(&self, batch: &[Update]) -> Result<Vec<Update>, DemoError> {
+        batch
+            .iter()
+            .map(|u| {
+                self.pipeline
+                    .write_from_p4(&update_to_p4(u))
+                    .map_err(|e| switch_error(u, e))?
+                    .to_update()
+                    .ok_or_else(|| switch_error(u, "decoded as a counter write"))
+            })
+            .collect()
     }
 
     fn read_port_counters(&mut self) {
