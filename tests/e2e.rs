@@ -381,7 +381,8 @@ fn run_kind(kind: SwitchKind) {
             r.misrouted,
             r.summary()
         );
-        assert!(r.new_per_server.len() >= 3, "{}", r.summary());
+        // (20 connections over three servers: all on one is a bug, not luck.)
+        assert!(r.new_per_server.len() >= 2, "{}", r.summary());
         // Every change moved the fewest buckets.
         for (label, c) in &r.changes {
             assert!(c.committed && c.moved == c.minimum, "{label}: {c:?}");
