@@ -10,8 +10,10 @@
 //! each frame and writes the 36 outer bytes: pipeline / floor is the
 //! headline ratio.
 //!
-//! The P4Runtime write benchmark (`--p4rt`) belongs to the P4Runtime
-//! server (`beamer_softswitch::p4rt::bench`); it is not wired here yet.
+//! `--p4rt` runs the P4Runtime write benchmark instead
+//! (`beamer_softswitch::p4rt::bench`): bucket-entry Writes over loopback
+//! gRPC at each `--p4rt-batch-sizes` for `--duration`, and the time to
+//! install a full table of `--buckets`.
 
 use beamer_softswitch::bench::{
     BenchReport, Throughput, Workload, WorkloadSpec, floor_loop, measure_updates, pipeline_loop,
@@ -61,6 +63,48 @@ pub struct Args {
     /// Buckets per VIP (a power of two).
     #[arg(long, value_name = "N", default_value_t = WorkloadSpec::default().buckets)]
     buckets: u32,
+
+    /// Measure P4Runtime writes over loopback gRPC instead of the data
+    /// path.
+    #[arg(long)]
+    p4rt: bool,
+
+    /// Bucket entries per Write for --p4rt.
+    #[arg(
+        long,
+        value_name = "N,N,...",
+        value_delimiter = ',',
+        default_value = "1,100,10000",
+        requires = "p4rt"
+    )]
+    p4rt_batch_sizes: Vec<usize>,
+}
+
+/// `beamer bench --p4rt`.
+fn run_p4rt(args: &Args, duration: Duration) -> anyhow::Result<()> {
+    use beamer_softswitch::p4rt::bench;
+    let spec = bench::Spec {
+        batch_sizes: args.p4rt_batch_sizes.clone(),
+        duration,
+        buckets: args.buckets,
+        ..bench::Spec::default()
+    };
+    if cfg!(debug_assertions) {
+        eprintln!(
+            "WARNING: debug build; the figures mean little. Use: cargo run --release -- bench --p4rt"
+        );
+    }
+    eprintln!(
+        "P4Runtime writes: {:?} per Write, {duration:?} each...",
+        spec.batch_sizes
+    );
+    let report = bench::run(&spec)?;
+    println!(
+        "beamer bench --p4rt{}",
+        cpu_model().map(|m| format!(": {m}")).unwrap_or_default()
+    );
+    print!("{report}");
+    Ok(())
 }
 
 fn secs(s: f64, what: &str) -> anyhow::Result<Duration> {
@@ -93,6 +137,9 @@ fn cpu_model() -> Option<String> {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let duration = secs(args.duration, "--duration")?;
     let update_duration = secs(args.update_duration, "--update-duration")?;
+    if args.p4rt {
+        return run_p4rt(&args, duration);
+    }
     if args.batch_sizes.is_empty() {
         anyhow::bail!("--batch-sizes: give at least one size");
     }
