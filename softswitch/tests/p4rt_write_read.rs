@@ -1018,15 +1018,81 @@ async fn full_tables_are_resource_exhausted() {
 }
 
 #[tokio::test]
-async fn optional_atomicity_modes_are_unimplemented() {
+async fn rollback_on_error_is_all_or_nothing() {
+    use v1::write_request::Atomicity;
+    let (server, mut client, _p) = loaded().await;
+    let rollback = |updates| v1::WriteRequest {
+        atomicity: Atomicity::RollbackOnError as i32,
+        ..write_request(1, updates)
+    };
+    // Counters and config worth restoring.
+    write(
+        &mut client,
+        vec![
+            update(
+                Type::Modify,
+                direct_counter(Some(key_to_p4(&fixture()[3].key())), counts(4, 400)),
+            ),
+            update(Type::Modify, drop_cell(Some(2), counts(6, 600))),
+            modify(config_to_p4(&SwitchConfig {
+                tunnel_src: ip("192.0.2.1"),
+                generation: 1,
+            })),
+        ],
+    )
+    .await
+    .unwrap();
+    let before = state(&server.switch);
+
+    // Every kind of change, then a duplicate INSERT: all undone.
+    let batch = vec![
+        insert(entry_to_p4(&bucket_entry(1, 200, "10.0.0.8", "0.0.0.0", 0))),
+        modify(entry_to_p4(&bucket_entry(1, 0, "10.0.0.8", "10.0.0.1", 5))),
+        delete(key_to_p4(&fixture()[3].key())),
+        delete(key_to_p4(&fixture()[0].key())),
+        modify(entry_to_p4(&route_entry("10.0.0.0/8", 9))),
+        update(
+            Type::Modify,
+            direct_counter(Some(key_to_p4(&fixture()[4].key())), counts(1, 1)),
+        ),
+        update(Type::Modify, drop_cell(None, counts(0, 0))),
+        modify(config_to_p4(&SwitchConfig::default())),
+        insert(entry_to_p4(&fixture()[1])),
+    ];
+    let n = batch.len();
+    let err = client.write(rollback(batch)).await.unwrap_err();
+    let mut expected = vec![Code::Aborted; n - 1];
+    expected.push(Code::AlreadyExists);
+    assert_eq!(batch_codes(&err), expected);
+    assert_eq!(state(&server.switch), before);
+
+    // An invalid update: nothing is even tried.
+    let err = client
+        .write(rollback(vec![
+            insert(entry_to_p4(&bucket_entry(1, 201, "10.0.0.8", "0.0.0.0", 0))),
+            insert(with(|t| t.table_id = 0x0200_0099)),
+        ]))
+        .await
+        .unwrap_err();
+    assert_eq!(batch_codes(&err), [Code::Aborted, Code::InvalidArgument]);
+    assert_eq!(state(&server.switch), before);
+
+    // A good batch is applied.
+    let e = bucket_entry(1, 202, "10.0.0.8", "0.0.0.0", 0);
+    client
+        .write(rollback(vec![insert(entry_to_p4(&e))]))
+        .await
+        .unwrap();
+    assert_eq!(server.switch.entry(&e.key()), Some(e));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn dataplane_atomic_is_unimplemented() {
     use v1::write_request::Atomicity;
     let (server, mut client, _p) = loaded().await;
     let before = state(&server.switch);
     for (atomicity, code) in [
-        (
-            Atomicity::RollbackOnError as i32,
-            tonic::Code::Unimplemented,
-        ),
         (
             Atomicity::DataplaneAtomic as i32,
             tonic::Code::Unimplemented,

@@ -10,13 +10,14 @@
 
 use crate::counters::CounterData;
 use crate::switch::{CounterError, Switch, TableKind, UpdateError};
-use beamer_pipeline::entries::{EntryKey, Update};
+use beamer_pipeline::entries::{Entry, EntryKey, SwitchConfig, Update};
 use beamer_pipeline::p4rt::{
     Code, Counts, P4rtError, Pipeline, Read, TableRead, Write, check_p4info, default_entry_to_p4,
     direct_counter_entry_to_p4, entry_to_p4,
 };
 use beamer_pipeline::{DropReason, Target};
 use p4runtime_proto::p4::v1;
+use std::collections::HashMap;
 use v1::set_forwarding_pipeline_config_request::Action as ConfigAction;
 
 /// Default for [`Device::max_updates`]: the most updates one `Write` may
@@ -269,6 +270,127 @@ fn apply_writes(
     results
 }
 
+/// What a batch may change, as it was before: for ROLLBACK_ON_ERROR.
+#[derive(Default)]
+struct Before {
+    /// Each entry named by the batch: was it there, and was its counter
+    /// reset or written (then its old value).
+    entries: HashMap<EntryKey, (Option<Entry>, Option<CounterData>)>,
+    config: Option<SwitchConfig>,
+    drops: Option<[CounterData; DropReason::COUNT]>,
+}
+
+impl Before {
+    fn record(&mut self, switch: &Switch, w: &Write) {
+        let (key, counter_changes) = match *w {
+            Write::Insert { entry, .. } => (entry.key(), true),
+            Write::Delete(key) => (key, true),
+            Write::Modify { key, counts, .. } => (key, counts.is_some()),
+            Write::SetDirectCounter { key, counts } => (key, counts.is_some()),
+            Write::SetConfig(_) => {
+                self.config.get_or_insert_with(|| switch.config());
+                return;
+            }
+            Write::SetDropCounter { .. } => {
+                self.drops.get_or_insert_with(|| switch.drop_counters());
+                return;
+            }
+        };
+        let old = self
+            .entries
+            .entry(key)
+            .or_insert_with(|| (switch.entry(&key), None));
+        if counter_changes && old.1.is_none() && old.0.is_some() {
+            old.1 = switch.counter(&key).ok();
+        }
+    }
+
+    /// Puts everything recorded back.
+    fn restore(&self, switch: &Switch) -> Result<(), P4rtError> {
+        let mut undo = Vec::new();
+        // Removals first, so that re-inserted entries find room.
+        for (key, (old, _)) in &self.entries {
+            if old.is_none() && switch.entry(key).is_some() {
+                undo.push(Update::Delete(*key));
+            }
+        }
+        for (key, (old, _)) in &self.entries {
+            if let Some(e) = old {
+                match switch.entry(key) {
+                    None => undo.push(Update::Insert(*e)),
+                    Some(now) if now != *e => undo.push(Update::Modify(*e)),
+                    Some(_) => {}
+                }
+            }
+        }
+        if let Some(c) = self.config {
+            undo.push(Update::SetConfig(c));
+        }
+        if let Err((i, e)) = switch.apply_all(&undo) {
+            return Err(P4rtError::new(
+                Code::Internal,
+                format!("rolling back failed at {:?}: {e}", undo[i]),
+            ));
+        }
+        for (key, (_, counts)) in &self.entries {
+            if let Some(c) = counts {
+                switch.set_counter(key, *c).map_err(counter_error)?;
+            }
+        }
+        if let Some(d) = self.drops {
+            for r in DropReason::ALL {
+                switch.set_drop_counter(r, d[r.index()]);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// ROLLBACK_ON_ERROR: all of `writes` or none. An invalid update stops
+/// the batch before anything is applied; an update the switch refuses
+/// makes the others undone. Either way the failed updates keep their
+/// error and the others are ABORTED.
+fn apply_or_roll_back(
+    switch: &Switch,
+    writes: Vec<Result<Write, P4rtError>>,
+    log: Option<&mut Vec<Write>>,
+) -> Vec<Result<(), P4rtError>> {
+    let aborted = |results: Vec<Result<(), P4rtError>>| -> Vec<Result<(), P4rtError>> {
+        let Some(first) = results.iter().position(Result::is_err) else {
+            return results;
+        };
+        results
+            .into_iter()
+            .map(|r| {
+                r.and(Err(P4rtError::new(
+                    Code::Aborted,
+                    format!("rolled back: update {first} of the batch failed"),
+                )))
+            })
+            .collect()
+    };
+    if writes.iter().any(Result::is_err) {
+        return aborted(writes.into_iter().map(|w| w.map(drop)).collect());
+    }
+    let writes: Vec<Write> = writes.into_iter().flatten().collect();
+    let mut before = Before::default();
+    for w in &writes {
+        before.record(switch, w);
+    }
+    let mut applied = Vec::new();
+    let results = apply_writes(switch, writes.iter().copied().map(Ok), Some(&mut applied));
+    if results.iter().all(Result::is_ok) {
+        if let Some(log) = log {
+            log.extend(applied);
+        }
+        return results;
+    }
+    if let Err(e) = before.restore(switch) {
+        return vec![Err(e); writes.len()];
+    }
+    aborted(results)
+}
+
 impl Device {
     /// The P4Runtime target for `switch`, with no pipeline set: every
     /// `Write` and `Read` is FAILED_PRECONDITION until a
@@ -482,24 +604,32 @@ impl Device {
     /// [`Device::max_updates`]. `Ok` holds one result per update, in
     /// order; a failed update changed nothing.
     ///
-    /// Atomicity (spec, "Batch Atomicity"): CONTINUE_ON_ERROR. Runs of
-    /// table changes are applied in one snapshot each, so when every update
-    /// of a batch without counter writes succeeds, packets see the batch
-    /// whole or not at all; ROLLBACK_ON_ERROR and DATAPLANE_ATOMIC, which
-    /// promise that for failing batches too, are not supported.
+    /// Atomicity (spec, "Batch Atomicity"):
+    /// - CONTINUE_ON_ERROR: runs of table changes are applied in one
+    ///   snapshot each, so when every update of a batch without counter
+    ///   writes succeeds, packets see the batch whole or not at all;
+    /// - ROLLBACK_ON_ERROR: if any update fails, the others are undone
+    ///   (entries, config and counters as before the batch) and answered
+    ///   ABORTED; packets may see the batch's state for the moment between
+    ///   the two snapshots, which the spec allows;
+    /// - DATAPLANE_ATOMIC is UNIMPLEMENTED: a failing batch would have to
+    ///   leave no trace on the data path, and the switch publishes the
+    ///   successful updates of a call before the undo.
     pub fn write(
         &mut self,
         request: &v1::WriteRequest,
     ) -> Result<Vec<Result<(), P4rtError>>, P4rtError> {
         use v1::write_request::Atomicity;
         self.active()?;
-        match Atomicity::try_from(request.atomicity) {
-            Ok(Atomicity::ContinueOnError) => {}
-            Ok(a @ (Atomicity::RollbackOnError | Atomicity::DataplaneAtomic)) => {
+        let rollback = match Atomicity::try_from(request.atomicity) {
+            Ok(Atomicity::ContinueOnError) => false,
+            Ok(Atomicity::RollbackOnError) => true,
+            Ok(a @ Atomicity::DataplaneAtomic) => {
                 return Err(P4rtError::new(
                     Code::Unimplemented,
                     format!(
-                        "atomicity {} is not supported; use CONTINUE_ON_ERROR",
+                        "atomicity {} is not supported; use CONTINUE_ON_ERROR or \
+                         ROLLBACK_ON_ERROR",
                         a.as_str_name()
                     ),
                 ));
@@ -510,7 +640,7 @@ impl Device {
                     request.atomicity
                 )));
             }
-        }
+        };
         if request.updates.len() > self.max_updates {
             return Err(P4rtError::new(
                 Code::ResourceExhausted,
@@ -528,11 +658,11 @@ impl Device {
                 (&i.pipeline, &self.switch, None)
             }
         };
-        Ok(apply_writes(
-            switch,
-            request.updates.iter().map(|u| pipeline.write_from_p4(u)),
-            log,
-        ))
+        let writes = request.updates.iter().map(|u| pipeline.write_from_p4(u));
+        if rollback {
+            return Ok(apply_or_roll_back(switch, writes.collect(), log));
+        }
+        Ok(apply_writes(switch, writes, log))
     }
 
     /// `Read`: calls `emit` with each entity found. `Err` is an RPC-wide

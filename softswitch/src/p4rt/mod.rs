@@ -11,7 +11,7 @@
 //! - [`arbitration`]: primary and backup controllers (sans-IO).
 //! - [`device`]: pipeline config, `Write` and `Read` on the [`Switch`]
 //!   (sans-IO).
-//! - [`bench`]: write throughput over loopback gRPC.
+//! - [`bench`](mod@bench): write throughput over loopback gRPC.
 //!
 //! What is served (codes are the spec's; messages name the table, field or
 //! entry):
@@ -30,8 +30,9 @@
 //!   `response_type`; `config` unset before one is set.
 //! - `Write`: table entries, the config table's default entry, direct
 //!   counters (in entries and as `DirectCounterEntry`), the drop counter;
-//!   CONTINUE_ON_ERROR (the others UNIMPLEMENTED); errors as UNKNOWN with
-//!   one `p4.v1.Error` per update. Writes reach the data path through the
+//!   CONTINUE_ON_ERROR and ROLLBACK_ON_ERROR (DATAPLANE_ATOMIC is
+//!   UNIMPLEMENTED, see [`Device::write`]); errors as UNKNOWN with one
+//!   `p4.v1.Error` per update. Writes reach the data path through the
 //!   switch's snapshot swap: it never stops.
 //! - `Read`: wildcards as the spec defines them, counter data on request,
 //!   streamed in chunks of at most [`READ_CHUNK_BYTES`].
