@@ -98,6 +98,10 @@ pub const READ_CHUNK_BYTES: usize = 1 << 20;
 /// dropped.
 pub const STREAM_QUEUE: usize = 64;
 
+/// How long [`ServerHandle::shutdown`] lets requests under way finish
+/// before it closes every connection.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Default for [`Builder::max_streams_per_role`].
 pub const MAX_STREAMS_PER_ROLE: usize = 16;
 
@@ -258,9 +262,28 @@ impl Builder {
         let thread = std::thread::Builder::new()
             .name("p4rt-server".into())
             .spawn(move || {
-                runtime.block_on(self.serve_listener(listener, async {
-                    let _ = stop_rx.await;
-                }))
+                let (grace_tx, grace_rx) = tokio::sync::oneshot::channel::<()>();
+                let result = runtime.block_on(async move {
+                    let serve = self.serve_listener(listener, async move {
+                        let _ = stop_rx.await;
+                        let _ = grace_tx.send(());
+                    });
+                    // A graceful shutdown waits for every connection to
+                    // close, and a controller's StreamChannel never does:
+                    // after SHUTDOWN_GRACE the runtime goes, and them with it.
+                    let deadline = async {
+                        match grace_rx.await {
+                            Ok(()) => tokio::time::sleep(SHUTDOWN_GRACE).await,
+                            Err(_) => std::future::pending().await,
+                        }
+                    };
+                    tokio::select! {
+                        r = serve => r,
+                        () = deadline => Ok(()),
+                    }
+                });
+                runtime.shutdown_timeout(SHUTDOWN_GRACE);
+                result
             })
             .map_err(ServeError::Runtime)?;
         Ok(ServerHandle {
@@ -285,7 +308,8 @@ impl ServerHandle {
         self.local_addr
     }
 
-    /// Stops the server and waits for it (open streams are closed).
+    /// Stops the server: requests under way get [`SHUTDOWN_GRACE`] to
+    /// finish, then every connection (open streams included) is closed.
     pub fn shutdown(mut self) -> Result<(), ServeError> {
         self.stop_and_join()
     }
