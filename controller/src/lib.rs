@@ -4,7 +4,8 @@
 //! - [`alloc`]: the bucket allocator, pure and deterministic (sans-IO).
 //! - [`config`]: the TOML configuration, checked as a whole.
 //! - [`core`]: commands, health verdicts and expiry to commits (sans-IO).
-//! - [`plan`]: desired and installed state, and the ordered writes between.
+//! - [`plan`]: desired and installed state, and the ordered writes between
+//!   ([`batches`]: the one shape of those writes and of the allocator's diff).
 //! - [`health`]: the health-check state machine and its TCP probe.
 //! - [`backoff`]: retry delays.
 //! - [`bench`](mod@bench): the measurements of `benches/sync.rs`.
@@ -19,6 +20,7 @@ pub mod admin;
 pub mod admin_client;
 pub mod api;
 pub mod backoff;
+pub mod batches;
 pub mod bench;
 pub mod config;
 pub mod core;

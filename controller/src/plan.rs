@@ -23,6 +23,7 @@
 //! state, in the same phases.
 
 use crate::alloc::{Allocator, Diff};
+use crate::batches::Batches;
 use beamer_pipeline::entries::{
     BucketAction, BucketKey, Entry, EntryKey, RouteAction, RouteKey, SwitchConfig, Update,
     VipAction, VipKey,
@@ -139,37 +140,9 @@ impl Installed {
     }
 }
 
-/// Ordered batches of updates. The updates of one batch are independent
-/// (one `WriteRequest`, or several, in any order); each batch is written
-/// after the previous one succeeded.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Plan {
-    /// The batches; none is empty.
-    pub batches: Vec<Vec<Update>>,
-}
-
-impl Plan {
-    /// True when the switch already holds the desired state.
-    pub fn is_empty(&self) -> bool {
-        self.batches.is_empty()
-    }
-
-    /// Total number of updates.
-    pub fn len(&self) -> usize {
-        self.batches.iter().map(Vec::len).sum()
-    }
-
-    /// Every update, in order.
-    pub fn updates(&self) -> impl Iterator<Item = &Update> {
-        self.batches.iter().flatten()
-    }
-
-    fn push(&mut self, batch: Vec<Update>) {
-        if !batch.is_empty() {
-            self.batches.push(batch);
-        }
-    }
-}
+/// The writes that take one switch to a desired state, as [`Batches`] in
+/// the write order of the module documentation.
+pub type Plan = Batches;
 
 /// Steps 1 and 5 around a body of table writes: the tunnel source with
 /// the old generation first (when it changes and the old generation is
@@ -212,10 +185,7 @@ pub fn incremental(installed: &Desired, desired: &Desired) -> Option<Plan> {
     {
         return None;
     }
-    let body = Plan {
-        batches: diff.batches.clone(),
-    };
-    Some(frame(Some(installed.config()), desired, body))
+    Some(frame(Some(installed.config()), desired, (**diff).clone()))
 }
 
 /// The plan from what a switch holds, read back, to `desired`: every
@@ -281,8 +251,7 @@ pub fn reconcile(installed: &Installed, desired: &Desired) -> Plan {
         }
     }
 
-    let mut body = Plan::default();
-    for batch in [
+    let body = [
         p.put_routes,
         p.delete_service,
         p.put_server_ports,
@@ -291,9 +260,9 @@ pub fn reconcile(installed: &Installed, desired: &Desired) -> Plan {
         p.put_service,
         p.delete_server_ports,
         p.delete_routes,
-    ] {
-        body.push(batch);
-    }
+    ]
+    .into_iter()
+    .collect();
     frame(installed.config, desired, body)
 }
 

@@ -2,46 +2,18 @@
 //! order that never sends a packet to a missing entry.
 
 use super::model::Vip;
+use crate::batches::Batches;
 use beamer_pipeline::entries::{BucketKey, Entry, EntryKey, Update, VipAction, VipKey};
 use std::collections::BTreeMap;
 
-/// Table updates grouped into batches. The updates of one batch are
-/// independent (one P4Runtime `WriteRequest` may carry them, in any order);
-/// the batches must be written in order, each after the previous one is
-/// acknowledged. The switch's generation goes last, after every batch.
+/// The allocator's table updates from one generation to the next, as
+/// [`Batches`]; the switch's generation goes last, after every batch.
 ///
 /// The order: service ports of deleted VIPs stop first; new per-server
 /// ports come before buckets that might send MPTCP subflows there; buckets
 /// are written before the service ports that lead to them; per-server ports
 /// of removed servers go last, once no bucket points there.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Diff {
-    /// The batches, in write order; none is empty.
-    pub batches: Vec<Vec<Update>>,
-}
-
-impl Diff {
-    /// True when nothing changed.
-    pub fn is_empty(&self) -> bool {
-        self.batches.is_empty()
-    }
-
-    /// Total number of updates.
-    pub fn len(&self) -> usize {
-        self.batches.iter().map(Vec::len).sum()
-    }
-
-    /// Every update, in write order.
-    pub fn updates(&self) -> impl Iterator<Item = &Update> {
-        self.batches.iter().flatten()
-    }
-
-    fn push(&mut self, batch: Vec<Update>) {
-        if !batch.is_empty() {
-            self.batches.push(batch);
-        }
-    }
-}
+pub type Diff = Batches;
 
 /// The write phases; see [`Diff`].
 #[derive(Default)]
@@ -118,12 +90,14 @@ pub(crate) fn diff(old: &BTreeMap<u16, Vip>, new: &BTreeMap<u16, Vip>) -> Diff {
         }
     }
 
-    let mut d = Diff::default();
-    d.push(p.delete_service);
-    d.push(p.put_server_ports);
-    d.push(p.put_buckets);
-    d.push(p.delete_buckets);
-    d.push(p.put_service);
-    d.push(p.delete_server_ports);
-    d
+    [
+        p.delete_service,
+        p.put_server_ports,
+        p.put_buckets,
+        p.delete_buckets,
+        p.put_service,
+        p.delete_server_ports,
+    ]
+    .into_iter()
+    .collect()
 }
