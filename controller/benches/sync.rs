@@ -77,15 +77,15 @@ fn controller(c: &mut Criterion) {
                 removes.push(run);
                 // Untimed: put it back.
                 let o = rt
-                    .block_on(h.command(beamer_controller::core::Command::AddServer {
-                        vip_id: 0,
-                        server: beamer_controller::alloc::ServerSpec {
+                    .block_on(h.command(beamer_controller::core::Command::add_server(
+                        0,
+                        beamer_controller::alloc::ServerSpec {
                             dip,
                             port: Some(10_000 + ((next - 1) % SERVERS) as u16),
                             weight: 1,
                         },
-                        health: None,
-                    }))
+                        None,
+                    )))
                     .unwrap();
                 assert!(rt.block_on(h.wait_in_sync(o.generation, Duration::from_secs(120))));
             }

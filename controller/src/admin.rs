@@ -5,7 +5,7 @@
 //! emergency, it needs no second set of `.proto` files, and it listens on
 //! loopback by default so its lack of authentication is not exposed.
 
-use crate::alloc::{AllocError, ServerSpec};
+use crate::alloc::{AllocError, Change, ServerSpec};
 use crate::api;
 use crate::core::{Command, Outcome};
 use crate::service::{CommandError, Handle};
@@ -109,15 +109,12 @@ async fn add_server(
         .as_ref()
         .map(|s| h.health_config(vip_id, s))
         .transpose()?;
-    let cmd = Command::AddServer {
-        vip_id,
-        server: ServerSpec {
-            dip: req.dip,
-            port: req.port,
-            weight: req.weight.unwrap_or(1),
-        },
-        health,
+    let server = ServerSpec {
+        dip: req.dip,
+        port: req.port,
+        weight: req.weight.unwrap_or(1),
     };
+    let cmd = Command::add_server(vip_id, server, health);
     Ok(result(h.command(cmd).await?))
 }
 
@@ -128,7 +125,8 @@ async fn remove_server(
     let vip_id = h.resolve_vip(&vip)?;
     let dip = dip_of(&dip)?;
     Ok(result(
-        h.command(Command::RemoveServer { vip_id, dip }).await?,
+        h.command(Command::from(Change::RemoveServer { vip_id, dip }))
+            .await?,
     ))
 }
 
@@ -139,7 +137,8 @@ async fn drain(
     let vip_id = h.resolve_vip(&vip)?;
     let dip = dip_of(&dip)?;
     Ok(result(
-        h.command(Command::DrainServer { vip_id, dip }).await?,
+        h.command(Command::from(Change::DrainServer { vip_id, dip }))
+            .await?,
     ))
 }
 
@@ -150,7 +149,8 @@ async fn activate(
     let vip_id = h.resolve_vip(&vip)?;
     let dip = dip_of(&dip)?;
     Ok(result(
-        h.command(Command::ActivateServer { vip_id, dip }).await?,
+        h.command(Command::from(Change::ActivateServer { vip_id, dip }))
+            .await?,
     ))
 }
 
@@ -162,11 +162,11 @@ async fn weight(
     let vip_id = h.resolve_vip(&vip)?;
     let dip = dip_of(&dip)?;
     Ok(result(
-        h.command(Command::SetWeight {
+        h.command(Command::from(Change::SetWeight {
             vip_id,
             dip,
             weight: req.weight,
-        })
+        }))
         .await?,
     ))
 }

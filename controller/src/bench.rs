@@ -3,6 +3,7 @@
 //! `remove server` command until every switch holds the new generation,
 //! and how long a full table takes to install.
 
+use crate::alloc::Change;
 use crate::config::{Config, SwitchSpec};
 use crate::core::Command;
 use crate::plan::{self, Desired, Installed};
@@ -84,7 +85,7 @@ pub struct RemoveRun {
 pub async fn remove_until_in_sync(handle: &Handle, dip: Ipv4Addr) -> anyhow::Result<RemoveRun> {
     let started = Instant::now();
     let o = handle
-        .command(Command::RemoveServer { vip_id: 0, dip })
+        .command(Command::from(Change::RemoveServer { vip_id: 0, dip }))
         .await?;
     let commit = started.elapsed();
     if !handle

@@ -20,48 +20,38 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-/// An operator command.
+/// An operator command: one allocator [`Change`], and the health check of
+/// the server it adds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    /// Add a server to a VIP.
-    AddServer {
-        /// The VIP.
-        vip_id: u16,
-        /// The server.
-        server: ServerSpec,
-        /// Its health check, if any.
-        health: Option<HealthConfig>,
-    },
-    /// Remove a server for good.
-    RemoveServer {
-        /// The VIP.
-        vip_id: u16,
-        /// The server.
-        dip: Ipv4Addr,
-    },
-    /// Move a server's buckets away; its connections finish.
-    DrainServer {
-        /// The VIP.
-        vip_id: u16,
-        /// The server.
-        dip: Ipv4Addr,
-    },
-    /// Undo a drain.
-    ActivateServer {
-        /// The VIP.
-        vip_id: u16,
-        /// The server.
-        dip: Ipv4Addr,
-    },
-    /// Change a server's weight.
-    SetWeight {
-        /// The VIP.
-        vip_id: u16,
-        /// The server.
-        dip: Ipv4Addr,
-        /// The new weight.
-        weight: u32,
-    },
+pub struct Command {
+    /// The change. Server changes are checked against the operator's wish
+    /// and the health verdict first (draining a server that is draining
+    /// already, or setting the weight it has, commits nothing); VIP changes
+    /// go to the allocator as they are.
+    pub change: Change,
+    /// The health check of the server a [`Change::AddServer`] adds, if any;
+    /// ignored with any other change.
+    pub health: Option<HealthConfig>,
+}
+
+impl Command {
+    /// Add `server` to VIP `vip_id`, with its health check if any.
+    pub fn add_server(vip_id: u16, server: ServerSpec, health: Option<HealthConfig>) -> Self {
+        Command {
+            change: Change::AddServer { vip_id, server },
+            health,
+        }
+    }
+}
+
+/// A command without a health check.
+impl From<Change> for Command {
+    fn from(change: Change) -> Self {
+        Command {
+            change,
+            health: None,
+        }
+    }
 }
 
 /// What the controller knows about a server beyond the allocator.
@@ -266,30 +256,26 @@ impl Core {
     }
 
     fn apply_inner(&mut self, cmd: &Command, now: u32) -> Result<Outcome, AllocError> {
-        match *cmd {
-            Command::AddServer {
-                vip_id,
-                server,
-                health,
-            } => {
-                let report = self.commit(&[Change::AddServer { vip_id, server }], now)?;
+        match cmd.change {
+            Change::AddServer { vip_id, server } => {
+                let report = self.commit(std::slice::from_ref(&cmd.change), now)?;
                 self.meta.insert(
                     (vip_id, server.dip),
                     ServerMeta {
                         admin: ServerAdmin::Active,
-                        health,
+                        health: cmd.health,
                         health_state: Health::Up,
                         note: None,
                     },
                 );
                 Ok(self.outcome(report))
             }
-            Command::RemoveServer { vip_id, dip } => {
-                let report = self.commit(&[Change::RemoveServer { vip_id, dip }], now)?;
+            Change::RemoveServer { vip_id, dip } => {
+                let report = self.commit(std::slice::from_ref(&cmd.change), now)?;
                 self.meta.remove(&(vip_id, dip));
                 Ok(self.outcome(report))
             }
-            Command::DrainServer { vip_id, dip } => {
+            Change::DrainServer { vip_id, dip } => {
                 let state = self.alloc_state(vip_id, dip)?;
                 let meta = self.meta.get(&(vip_id, dip)).cloned();
                 if meta
@@ -304,11 +290,11 @@ impl Core {
                         "{dip} holds no buckets already (its health check failed); it stays drained"
                     )));
                 }
-                let report = self.commit(&[Change::DrainServer { vip_id, dip }], now)?;
+                let report = self.commit(std::slice::from_ref(&cmd.change), now)?;
                 self.set_admin(vip_id, dip, ServerAdmin::Draining);
                 Ok(self.outcome(report))
             }
-            Command::ActivateServer { vip_id, dip } => {
+            Change::ActivateServer { vip_id, dip } => {
                 let state = self.alloc_state(vip_id, dip)?;
                 let health = self
                     .meta
@@ -324,11 +310,11 @@ impl Core {
                         "{dip} will get buckets once its health check passes"
                     )));
                 }
-                let report = self.commit(&[Change::ActivateServer { vip_id, dip }], now)?;
+                let report = self.commit(std::slice::from_ref(&cmd.change), now)?;
                 self.set_admin(vip_id, dip, ServerAdmin::Active);
                 Ok(self.outcome(report))
             }
-            Command::SetWeight {
+            Change::SetWeight {
                 vip_id,
                 dip,
                 weight,
@@ -343,14 +329,16 @@ impl Core {
                 if current == weight {
                     return Ok(self.no_change(format!("{dip} has weight {weight} already")));
                 }
-                let report = self.commit(
-                    &[Change::SetWeight {
-                        vip_id,
-                        dip,
-                        weight,
-                    }],
-                    now,
-                )?;
+                let report = self.commit(std::slice::from_ref(&cmd.change), now)?;
+                Ok(self.outcome(report))
+            }
+            Change::RemoveVip { vip_id } => {
+                let report = self.commit(std::slice::from_ref(&cmd.change), now)?;
+                self.meta.retain(|&(v, _), _| v != vip_id);
+                Ok(self.outcome(report))
+            }
+            Change::AddVip(_) => {
+                let report = self.commit(std::slice::from_ref(&cmd.change), now)?;
                 Ok(self.outcome(report))
             }
         }

@@ -3,6 +3,7 @@
 //! switch that lost its pipeline, another primary controller, and
 //! expiry of daisy chains.
 
+use beamer_controller::alloc::Change;
 use beamer_controller::config::Config;
 use beamer_controller::core::Command;
 use beamer_controller::plan::{Desired, Installed};
@@ -201,10 +202,10 @@ fn two_switches_converge_and_follow_commands() {
     assert!(holds(&a, &d) && holds(&b, &d));
 
     let o = rt
-        .block_on(h.command(Command::DrainServer {
+        .block_on(h.command(Command::from(Change::DrainServer {
             vip_id: 0,
             dip: Ipv4Addr::new(10, 1, 0, 2),
-        }))
+        })))
         .unwrap();
     assert_eq!(o.generation, 2);
     assert!(rt.block_on(h.wait_in_sync(2, WAIT)));
@@ -218,10 +219,10 @@ fn two_switches_converge_and_follow_commands() {
 
     // Removing the last active server is refused; nothing changes.
     let e = rt
-        .block_on(h.command(Command::RemoveServer {
+        .block_on(h.command(Command::from(Change::RemoveServer {
             vip_id: 0,
             dip: Ipv4Addr::new(10, 1, 0, 1),
-        }))
+        })))
         .unwrap_err();
     assert!(e.to_string().contains("no active server"), "{e}");
     assert_eq!(h.desired().generation, 2);
@@ -316,15 +317,15 @@ fn a_rejected_write_marks_the_switch_out_of_sync_until_reconciled() {
         ))])
         .unwrap();
     let o = rt
-        .block_on(h.command(Command::AddServer {
-            vip_id: 0,
-            server: beamer_controller::alloc::ServerSpec {
+        .block_on(h.command(Command::add_server(
+            0,
+            beamer_controller::alloc::ServerSpec {
                 dip: Ipv4Addr::new(10, 1, 0, 3),
                 port: Some(9003),
                 weight: 1,
             },
-            health: None,
-        }))
+            None,
+        )))
         .unwrap();
     let s = wait_state(&rt, &w[0], "out of sync", |s| {
         matches!(s.state, SyncState::OutOfSync { .. })
@@ -366,11 +367,11 @@ fn a_restarted_switch_gets_everything_back() {
     });
     // A commit while it is down reaches the other switch.
     let o = rt
-        .block_on(h.command(Command::SetWeight {
+        .block_on(h.command(Command::from(Change::SetWeight {
             vip_id: 0,
             dip: Ipv4Addr::new(10, 1, 0, 1),
             weight: 3,
-        }))
+        })))
         .unwrap();
     wait_state(
         &rt,
@@ -528,10 +529,10 @@ fn daisy_chains_expire_and_every_switch_gets_the_cleared_generation() {
     let h = ctl.handle.clone();
     assert!(rt.block_on(h.wait_in_sync(1, WAIT)));
     let o = rt
-        .block_on(h.command(Command::DrainServer {
+        .block_on(h.command(Command::from(Change::DrainServer {
             vip_id: 0,
             dip: Ipv4Addr::new(10, 1, 0, 2),
-        }))
+        })))
         .unwrap();
     assert!(rt.block_on(h.wait_in_sync(o.generation, WAIT)));
     let chained = a
@@ -650,18 +651,18 @@ fn a_restarted_controller_adopts_what_the_switches_hold() {
     // A history a fresh start would not reproduce: a weight goes up and
     // back down, and the buckets given back are not the ones received.
     let dip1 = Ipv4Addr::new(10, 1, 0, 1);
-    rt.block_on(h.command(Command::SetWeight {
+    rt.block_on(h.command(Command::from(Change::SetWeight {
         vip_id: 0,
         dip: dip1,
         weight: 3,
-    }))
+    })))
     .unwrap();
     let o = rt
-        .block_on(h.command(Command::SetWeight {
+        .block_on(h.command(Command::from(Change::SetWeight {
             vip_id: 0,
             dip: dip1,
             weight: 1,
-        }))
+        })))
         .unwrap();
     assert!(rt.block_on(h.wait_in_sync(o.generation, WAIT)));
     let before = h.desired();

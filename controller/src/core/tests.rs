@@ -73,15 +73,15 @@ fn commands_commit_new_generations_with_the_allocator_diff() {
     let mut c = core();
     let o = c
         .apply(
-            &Command::AddServer {
-                vip_id: 0,
-                server: ServerSpec {
+            &Command::add_server(
+                0,
+                ServerSpec {
                     dip: dip(3),
                     port: Some(9003),
                     weight: 2,
                 },
-                health: None,
-            },
+                None,
+            ),
             1_010,
         )
         .unwrap();
@@ -102,11 +102,11 @@ fn commands_commit_new_generations_with_the_allocator_diff() {
 
     let o = c
         .apply(
-            &Command::SetWeight {
+            &Command::from(Change::SetWeight {
                 vip_id: 0,
                 dip: dip(3),
                 weight: 2,
-            },
+            }),
             1_020,
         )
         .unwrap();
@@ -118,20 +118,20 @@ fn commands_commit_new_generations_with_the_allocator_diff() {
 fn removing_the_last_server_is_refused_with_the_allocators_explanation() {
     let mut c = core();
     c.apply(
-        &Command::RemoveServer {
+        &Command::from(Change::RemoveServer {
             vip_id: 0,
             dip: dip(1),
-        },
+        }),
         1_010,
     )
     .unwrap();
     let before = c.desired().clone();
     let e = c
         .apply(
-            &Command::RemoveServer {
+            &Command::from(Change::RemoveServer {
                 vip_id: 0,
                 dip: dip(2),
-            },
+            }),
             1_020,
         )
         .unwrap_err();
@@ -139,10 +139,10 @@ fn removing_the_last_server_is_refused_with_the_allocators_explanation() {
     assert!(e.to_string().contains("would have no active server"), "{e}");
     let e = c
         .apply(
-            &Command::DrainServer {
+            &Command::from(Change::DrainServer {
                 vip_id: 0,
                 dip: dip(2),
-            },
+            }),
             1_020,
         )
         .unwrap_err();
@@ -151,10 +151,10 @@ fn removing_the_last_server_is_refused_with_the_allocators_explanation() {
     assert_eq!(c.stats().refused, 2);
     let e = c
         .apply(
-            &Command::DrainServer {
+            &Command::from(Change::DrainServer {
                 vip_id: 0,
                 dip: dip(9),
-            },
+            }),
             1_020,
         )
         .unwrap_err();
@@ -179,20 +179,20 @@ fn health_drains_and_returns_but_respects_the_operator() {
     // the check.
     let o = c
         .apply(
-            &Command::DrainServer {
+            &Command::from(Change::DrainServer {
                 vip_id: 0,
                 dip: dip(1),
-            },
+            }),
             1_020,
         )
         .unwrap();
     assert!(o.report.is_none());
     let o = c
         .apply(
-            &Command::ActivateServer {
+            &Command::from(Change::ActivateServer {
                 vip_id: 0,
                 dip: dip(1),
-            },
+            }),
             1_030,
         )
         .unwrap();
@@ -205,10 +205,10 @@ fn health_drains_and_returns_but_respects_the_operator() {
 
     // Drained by the operator: a passing check does not bring it back.
     c.apply(
-        &Command::DrainServer {
+        &Command::from(Change::DrainServer {
             vip_id: 0,
             dip: dip(1),
-        },
+        }),
         1_050,
     )
     .unwrap();
@@ -237,10 +237,10 @@ fn the_last_server_failing_its_check_is_kept_until_another_can_serve() {
 fn chains_expire_when_due_in_a_new_generation() {
     let mut c = core();
     c.apply(
-        &Command::DrainServer {
+        &Command::from(Change::DrainServer {
             vip_id: 0,
             dip: dip(2),
-        },
+        }),
         1_010,
     )
     .unwrap();
@@ -266,11 +266,11 @@ fn resume_adopts_a_switch_table_and_moves_nothing() {
     let mut first = Core::new(&cfg, 0, 1_000).unwrap();
     first
         .apply(
-            &Command::SetWeight {
+            &Command::from(Change::SetWeight {
                 vip_id: 0,
                 dip: dip(1),
                 weight: 3,
-            },
+            }),
             1_010,
         )
         .unwrap();
@@ -291,4 +291,32 @@ fn resume_adopts_a_switch_table_and_moves_nothing() {
         .filter(|(k, a)| first.desired().buckets[k].dip != a.dip)
         .count();
     assert_eq!(moved, 16);
+}
+
+#[test]
+fn vip_changes_go_to_the_allocator_as_they_are() {
+    let mut c = core();
+    // A VIP alone has no active server: the allocator refuses it.
+    let e = c
+        .apply(
+            &Command::from(Change::AddVip(crate::alloc::VipSpec {
+                vip_id: 1,
+                addr: Ipv4Addr::new(192, 0, 2, 11),
+                service_ports: vec![crate::alloc::ServicePort::tcp(80)],
+            })),
+            1_010,
+        )
+        .unwrap_err();
+    assert!(matches!(e, AllocError::NoActiveServer { vip_id: 1, .. }), "{e}");
+    assert_eq!(c.generation(), 1);
+
+    // Removing the VIP takes its buckets, service port and health checks.
+    let o = c
+        .apply(&Command::from(Change::RemoveVip { vip_id: 0 }), 1_020)
+        .unwrap();
+    assert_eq!(o.generation, 2);
+    assert!(c.desired().buckets.is_empty());
+    assert!(c.desired().vips.is_empty());
+    assert_eq!(c.health_checks().count(), 0);
+    assert!(c.server_meta(0, dip(1)).is_none());
 }
