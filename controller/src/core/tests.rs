@@ -307,7 +307,10 @@ fn vip_changes_go_to_the_allocator_as_they_are() {
             1_010,
         )
         .unwrap_err();
-    assert!(matches!(e, AllocError::NoActiveServer { vip_id: 1, .. }), "{e}");
+    assert!(
+        matches!(e, AllocError::NoActiveServer { vip_id: 1, .. }),
+        "{e}"
+    );
     assert_eq!(c.generation(), 1);
 
     // Removing the VIP takes its buckets, service port and health checks.
