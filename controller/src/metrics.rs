@@ -255,7 +255,7 @@ mod tests {
     fn text_format() {
         let status = Status {
             generation: 7,
-            daisy_timeout: 240,
+            daisy_timeout: beamer_pipeline::daisy::DEFAULT_DAISY_TIMEOUT_SECS,
             next_expiry: None,
             vips: vec![VipStatus {
                 id: 0,

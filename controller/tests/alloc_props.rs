@@ -5,6 +5,7 @@ use beamer_controller::alloc::apportion::Ideal;
 use beamer_controller::alloc::{
     AllocConfig, Allocator, BucketState, Change, ServerSpec, ServerState, ServicePort, VipSpec,
 };
+use beamer_pipeline::daisy::DEFAULT_DAISY_TIMEOUT_SECS;
 use beamer_pipeline::entries::{Entry, EntryKey, Update, VipAction};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
@@ -526,7 +527,7 @@ proptest! {
     #[test]
     fn random_histories_keep_every_rule(
         bits in 2u8..=6,
-        timeout in prop_oneof![Just(0u32), Just(30), Just(240)],
+        timeout in prop_oneof![Just(0u32), Just(30), Just(DEFAULT_DAISY_TIMEOUT_SECS)],
         initial in proptest::collection::vec((1..=POOL, 1u32..=5), 1..=4),
         steps in proptest::collection::vec(step(), 1..=30),
     ) {
@@ -555,7 +556,7 @@ fn a_long_fixed_history_keeps_every_rule() {
         Step::Advance(240),
     ];
     for bits in [2, 4, 6] {
-        for timeout in [0, 30, 240] {
+        for timeout in [0, 30, DEFAULT_DAISY_TIMEOUT_SECS] {
             let accepted = run(bits, timeout, vec![(1, 1), (2, 1)], steps.clone()).unwrap();
             assert_eq!(accepted, 9);
         }

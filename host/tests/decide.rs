@@ -22,9 +22,9 @@ const C: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 3);
 const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
 const NONE: Ipv4Addr = Ipv4Addr::UNSPECIFIED;
 const BITS: u8 = 8;
-/// A moment when buckets change, and the daisy timeout.
+/// A moment when buckets change, and the daisy timeout (the default).
 const T0: u32 = 1_700_000_000;
-const TIMEOUT: u32 = 240;
+const TIMEOUT: u32 = beamer_host::DEFAULT_DAISY_TIMEOUT_SECS;
 
 fn host(dip: Ipv4Addr) -> Host {
     let mut cfg = HostConfig::new(dip, vec![VIP], vec![MUX], BITS);

@@ -43,6 +43,10 @@
 //! prefix = "10.1.0.0/16"
 //! next_hop = "core"
 //! ```
+//!
+//! `daisy_timeout` defaults to
+//! [`DEFAULT_DAISY_TIMEOUT_SECS`](beamer_pipeline::daisy::DEFAULT_DAISY_TIMEOUT_SECS),
+//! the value above.
 
 mod duration;
 pub mod locate;
@@ -52,6 +56,7 @@ pub use locate::FieldPath;
 
 use crate::alloc::{AllocConfig, AllocError, Allocator, Change, ServerSpec, ServicePort, VipSpec};
 use crate::health::HealthConfig;
+use beamer_pipeline::daisy::DEFAULT_DAISY_TIMEOUT_SECS;
 use beamer_pipeline::entries::{RouteAction, RouteKey};
 use beamer_pipeline::p4rt::p4runtime_proto::p4::config::v1::P4Info;
 use beamer_pipeline::p4rt::p4runtime_proto::prost::Message;
@@ -239,7 +244,8 @@ pub struct ControllerSettings {
     pub tunnel_src: Ipv4Addr,
     /// P4Runtime election id (the same for every switch).
     pub election_id: u128,
-    /// Seconds a moved bucket keeps its previous DIP (0: no chaining).
+    /// Seconds a moved bucket keeps its previous DIP (0: no chaining;
+    /// default [`DEFAULT_DAISY_TIMEOUT_SECS`]).
     pub daisy_timeout: u32,
     /// Where the admin API listens.
     pub admin_listen: SocketAddr,
@@ -529,7 +535,10 @@ fn check(raw: RawConfig, base: &Path, p: &mut Problems<'_>) -> Option<Config> {
     let root = FieldPath::root();
     let c = &raw.controller;
     let cp = root.key("controller");
-    let daisy = dur_or(c.daisy_timeout, Duration::from_secs(240));
+    let daisy = dur_or(
+        c.daisy_timeout,
+        Duration::from_secs(DEFAULT_DAISY_TIMEOUT_SECS.into()),
+    );
     if daisy.subsec_millis() != 0 || daisy.as_secs() > u64::from(u32::MAX) {
         p.add(
             cp.key("daisy_timeout"),
