@@ -15,9 +15,9 @@
 //! root, iproute2, ethtool and Python (`BEAMER_PYTHON`, default python3);
 //! without them they print what they did not run.
 
+use beamer_testbed::python;
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -328,38 +328,24 @@ fn make_executable(p: &Path) {
     fs::set_permissions(p, fs::Permissions::from_mode(0o755)).unwrap();
 }
 
-fn python() -> String {
-    std::env::var("BEAMER_PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
 /// Why the lifecycle tests cannot run here, if they cannot.
 fn lifecycle_missing() -> Option<String> {
-    let uid = Command::new("id").arg("-u").output().map(|o| o.stdout);
-    if !uid.is_ok_and(|u| u.trim_ascii() == b"0") {
-        return Some("not root".into());
-    }
-    for (tool, arg) in [
-        ("ip", "-V"),
-        ("ethtool", "--version"),
-        ("setsid", "--version"),
-    ] {
-        if Command::new(tool).arg(arg).output().is_err() {
-            return Some(format!("no `{tool}`"));
-        }
-    }
-    if Command::new(python()).arg("-V").output().is_err() {
-        return Some(format!("no Python ({})", python()));
-    }
-    None
+    beamer_testbed::missing(&["ip", "ethtool", "setsid"], false).or_else(|| {
+        let python = python::interpreter();
+        Command::new(&python)
+            .arg("-V")
+            .output()
+            .is_err()
+            .then(|| format!("no Python ({python})"))
+    })
 }
 
 macro_rules! require_lifecycle {
     ($what:expr) => {
         if let Some(why) = lifecycle_missing() {
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED (NOT RUN): {} — {why}; run as root with iproute2, ethtool and python3",
-                $what
+            beamer_testbed::say_skipped(
+                $what,
+                &format!("{why}; run as root with iproute2, ethtool and python3"),
             );
             return;
         }
@@ -393,7 +379,7 @@ time.sleep(600)
 ' "$addr"
 "#,
         argv = argv.display(),
-        python = python(),
+        python = python::interpreter(),
     );
     fs::write(&p, body).unwrap();
     make_executable(&p);

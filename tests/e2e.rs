@@ -418,10 +418,8 @@ fn connections_survive_churn_with_daisy_chaining_and_break_without() {
     if let Some(why) = missing {
         let what =
             "end-to-end test with real TCP/MPTCP stacks in namespaces (switch, controller, agents)";
-        if std::env::var_os("BEAMER_REQUIRE_TOOLS").is_some_and(|v| v == "1") {
-            panic!("{what} needs: {why} (BEAMER_REQUIRE_TOOLS=1)");
-        }
-        beamer_testbed::say_skipped(
+        beamer_testbed::skip_unless_required(
+            beamer_testbed::REQUIRE_TOOLS,
             what,
             &format!("{why}; run as root with iproute2 and ethtool"),
         );

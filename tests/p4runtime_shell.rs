@@ -21,15 +21,12 @@ use beamer_pipeline::hash::bucket_of;
 use beamer_pipeline::{DropReason, PipelineParams, Target, schema};
 use beamer_softswitch::io::pcap::PcapInput;
 use beamer_softswitch::{Batch, Switch, Verdict};
+use beamer_testbed::python;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-const INSTALL_HINT: &str = "install with: python3 -m venv /tmp/venv && \
-     /tmp/venv/bin/pip install -r tests/python-requirements.txt && \
-     export BEAMER_PYTHON=/tmp/venv/bin/python";
 
 const VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
 const VIP_ID: u16 = 1;
@@ -45,24 +42,6 @@ const CONFIG: SwitchConfig = SwitchConfig {
     generation: 7,
 };
 const FRAME_LEN: usize = 54;
-
-fn python_has_shell(python: &str) -> Result<(), String> {
-    let probe = Command::new(python)
-        .args(["-c", "import p4runtime_sh.shell"])
-        .output()
-        .map_err(|e| format!("cannot run {python:?}: {e}"))?;
-    if probe.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{python} cannot import p4runtime_sh: {}",
-            String::from_utf8_lossy(&probe.stderr)
-                .lines()
-                .last()
-                .unwrap_or("no error output")
-        ))
-    }
-}
 
 /// A scratch directory, removed when dropped.
 struct Scratch(PathBuf);
@@ -227,18 +206,12 @@ fn wait_for_port(addr: &str, child: &mut Child) {
 
 #[test]
 fn p4runtime_shell_drives_beamer_switch() {
-    let python = std::env::var("BEAMER_PYTHON").unwrap_or_else(|_| "python3".into());
-    if let Err(why) = python_has_shell(&python) {
-        if std::env::var("BEAMER_REQUIRE_PYTHON").as_deref() == Ok("1") {
-            panic!("BEAMER_REQUIRE_PYTHON=1 but {why}; {INSTALL_HINT}");
-        }
-        // Straight to the process's stderr: libtest does not capture it.
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n==== SKIPPED p4runtime_shell_drives_beamer_switch: {why}; {INSTALL_HINT} ====\n"
-        );
+    let Some(python) = python::with_modules(
+        "p4runtime_shell_drives_beamer_switch",
+        python::P4RUNTIME_SHELL,
+    ) else {
         return;
-    }
+    };
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let scratch = Scratch::new();

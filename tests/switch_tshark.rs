@@ -18,23 +18,15 @@ fn example(name: &str) -> PathBuf {
 }
 
 fn tshark_available() -> bool {
-    let found = Command::new("tshark")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        if std::env::var_os("BEAMER_REQUIRE_TOOLS").is_some_and(|v| v == "1") {
-            panic!(
-                "tshark is required (BEAMER_REQUIRE_TOOLS=1) but not found: apt-get install tshark"
-            );
-        }
-        eprintln!();
-        eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
-        eprintln!("!!! SKIPPED: tshark not found; the output pcap was NOT decoded by an");
-        eprintln!("!!! independent tool. Install Debian package `tshark` to run it.");
-        eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
-    }
-    found
+    let Some(why) = beamer_testbed::not_on_path(&["tshark"]) else {
+        return true;
+    };
+    beamer_testbed::skip_unless_required(
+        beamer_testbed::REQUIRE_TOOLS,
+        "decoding the output pcap with tshark, an independent tool",
+        &format!("{why}; install Debian package `tshark`"),
+    );
+    false
 }
 
 /// One decoded field: its name (empty for tshark's unnamed fields), the

@@ -43,31 +43,11 @@ const PORT: u16 = 80;
 const SERVER_PORT_A: u16 = 20001;
 const BITS: u8 = 8;
 
-/// Why the tests cannot run here, if they cannot.
-fn missing() -> Option<String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("not root".into());
-    }
-    if !std::path::Path::new("/dev/net/tun").exists() {
-        return Some("no /dev/net/tun".into());
-    }
-    if Command::new("ip").arg("-V").output().is_err() {
-        return Some("no `ip` (iproute2)".into());
-    }
-    None
-}
-
-/// Skips the test, loudly: written straight to stderr so that it shows
-/// even when the test harness captures output.
+/// Skips the test, loudly, without root, /dev/net/tun or iproute2.
 macro_rules! require_root {
     ($what:expr) => {
-        if let Some(why) = missing() {
-            let _ = writeln!(
-                io::stderr(),
-                "SKIPPED (NOT RUN): {} — {why}; run as root to test it",
-                $what
-            );
+        if let Some(why) = beamer_testbed::missing(&["ip"], true) {
+            beamer_testbed::say_skipped($what, &format!("{why}; run as root to test it"));
             return;
         }
     };

@@ -9,36 +9,18 @@
 //! CI) and otherwise prints a loud SKIPPED line.
 
 use beamer_pipeline::Target;
+use beamer_testbed::python;
 use std::path::Path;
 use std::process::Command;
 
 #[test]
 fn official_python_bindings_read_the_committed_p4info() {
-    let python = std::env::var("BEAMER_PYTHON").unwrap_or_else(|_| "python3".into());
-    let probe = Command::new(&python)
-        .args(["-c", "import p4.config.v1.p4info_pb2"])
-        .output();
-    let usable = matches!(&probe, Ok(o) if o.status.success());
-    if !usable {
-        let why = match probe {
-            Ok(o) => String::from_utf8_lossy(&o.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
-                .to_string(),
-            Err(e) => e.to_string(),
-        };
-        let msg = format!(
-            "{python} cannot import the p4runtime bindings ({why}); install with: \
-             python3 -m venv /tmp/venv && /tmp/venv/bin/pip install -r tests/python-requirements.txt \
-             && export BEAMER_PYTHON=/tmp/venv/bin/python"
-        );
-        if std::env::var("BEAMER_REQUIRE_PYTHON").as_deref() == Ok("1") {
-            panic!("{msg}");
-        }
-        eprintln!("SKIPPED official_python_bindings_read_the_committed_p4info: {msg}");
+    let Some(python) = python::with_modules(
+        "official_python_bindings_read_the_committed_p4info",
+        python::P4RUNTIME,
+    ) else {
         return;
-    }
+    };
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let script = root.join("tests/python/p4info_check.py");
     for target in Target::ALL {

@@ -10,6 +10,7 @@
 //! `p4runtime` module the test fails when `BEAMER_REQUIRE_PYTHON=1` (as in
 //! CI) and otherwise prints a loud SKIPPED line.
 
+use beamer_testbed::python;
 use p4runtime_proto::google::rpc;
 use p4runtime_proto::p4::config::v1 as cfg;
 use p4runtime_proto::p4::v1;
@@ -17,36 +18,6 @@ use p4runtime_proto::prost::{Message, Name};
 use p4runtime_proto::{FILE_DESCRIPTOR_SET, p4info_from_text, p4info_to_text};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-const INSTALL_HINT: &str = "install with: python3 -m venv /tmp/venv && \
-     /tmp/venv/bin/pip install p4runtime-shell==0.0.6 (brings p4runtime 1.4.1, protobuf 3.20) && \
-     export BEAMER_PYTHON=/tmp/venv/bin/python";
-
-fn python() -> String {
-    std::env::var("BEAMER_PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
-/// Ok(()) when the interpreter has the p4runtime bindings, Err(why) if not.
-fn python_has_p4runtime(python: &str) -> Result<(), String> {
-    let probe = Command::new(python)
-        .args([
-            "-c",
-            "import p4.v1.p4runtime_pb2, p4.config.v1.p4info_pb2, google.rpc.status_pb2",
-        ])
-        .output()
-        .map_err(|e| format!("cannot run {python:?}: {e}"))?;
-    if probe.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{python} cannot import the p4runtime bindings: {}",
-            String::from_utf8_lossy(&probe.stderr)
-                .lines()
-                .last()
-                .unwrap_or("no error output")
-        ))
-    }
-}
 
 // ---- messages built in Rust (wire_check.py rebuilds the same values) ----------
 
@@ -546,19 +517,11 @@ fn decode<M: Message + Default + Name>(dir: &Path, file: &str) -> M {
 
 #[test]
 fn python_bindings_agree_field_for_field() {
-    let python = python();
-    if let Err(why) = python_has_p4runtime(&python) {
-        if std::env::var("BEAMER_REQUIRE_PYTHON").as_deref() == Ok("1") {
-            panic!("BEAMER_REQUIRE_PYTHON=1 but {why}; {INSTALL_HINT}");
-        }
-        // Straight to the process's stderr: libtest does not capture it.
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n==== SKIPPED python_bindings_agree_field_for_field: {why}; {INSTALL_HINT} ====\n"
-        );
+    let Some(python) =
+        python::with_modules("python_bindings_agree_field_for_field", python::P4RUNTIME)
+    else {
         return;
-    }
+    };
 
     let dir = scratch_dir();
     let write = |name: &str, bytes: Vec<u8>| std::fs::write(dir.join(name), bytes).unwrap();

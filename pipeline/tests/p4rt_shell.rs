@@ -19,13 +19,10 @@ use beamer_pipeline::p4rt::p4runtime_proto::p4info_to_text;
 use beamer_pipeline::p4rt::p4runtime_proto::prost::Message;
 use beamer_pipeline::p4rt::{Pipeline, Write, check_p4info, expected_p4info, update_to_p4};
 use beamer_pipeline::{PipelineParams, Target};
+use beamer_testbed::python;
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::Command;
-
-const INSTALL_HINT: &str = "install with: python3 -m venv /tmp/venv && \
-     /tmp/venv/bin/pip install p4runtime-shell==0.0.6 && \
-     export BEAMER_PYTHON=/tmp/venv/bin/python";
 
 /// The updates of the shell script's docstring, in its order.
 fn updates() -> Vec<Update> {
@@ -94,39 +91,14 @@ fn updates() -> Vec<Update> {
     ]
 }
 
-fn python_has_shell(python: &str) -> Result<(), String> {
-    let probe = Command::new(python)
-        .args(["-c", "import p4runtime_sh.shell"])
-        .output()
-        .map_err(|e| format!("cannot run {python:?}: {e}"))?;
-    if probe.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{python} cannot import p4runtime_sh: {}",
-            String::from_utf8_lossy(&probe.stderr)
-                .lines()
-                .last()
-                .unwrap_or("no error output")
-        ))
-    }
-}
-
 #[test]
 fn p4runtime_shell_builds_the_same_entries() {
-    let python = std::env::var("BEAMER_PYTHON").unwrap_or_else(|_| "python3".into());
-    if let Err(why) = python_has_shell(&python) {
-        if std::env::var("BEAMER_REQUIRE_PYTHON").as_deref() == Ok("1") {
-            panic!("BEAMER_REQUIRE_PYTHON=1 but {why}; {INSTALL_HINT}");
-        }
-        // Straight to the process's stderr: libtest does not capture it.
-        use std::io::Write as _;
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n==== SKIPPED p4runtime_shell_builds_the_same_entries: {why}; {INSTALL_HINT} ====\n"
-        );
+    let Some(python) = python::with_modules(
+        "p4runtime_shell_builds_the_same_entries",
+        python::P4RUNTIME_SHELL,
+    ) else {
         return;
-    }
+    };
 
     // 2^12 buckets, so the bucket key is 12 bits and 4095 its largest value.
     let params = PipelineParams {

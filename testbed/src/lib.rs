@@ -1,6 +1,7 @@
-//! Test support for Beamer's integration tests on Linux: network
-//! namespaces, veth links, processes and threads inside namespaces, and
-//! TCP/MPTCP sockets, each cleaned up by a guard.
+//! Test support for Beamer's integration tests: network namespaces, veth
+//! links, processes and threads inside namespaces, TCP/MPTCP sockets, each
+//! cleaned up by a guard (Linux), and the checks that let a test say loudly
+//! that it did not run.
 //!
 //! - [`Netns`]: a named network namespace, deleted on drop; commands and
 //!   threads inside it ([`Netns::ip`], [`Netns::command`], [`Netns::run`],
@@ -11,17 +12,26 @@
 //!   a log file, stopped (the whole group) on drop;
 //! - [`sock`]: plain and MPTCP sockets bound, connected and inspected with
 //!   the calls `std` does not offer;
-//! - [`missing`]: why a test cannot run here (not root, a tool missing), so
-//!   it can say so loudly instead of failing.
+//! - [`missing`] and [`not_on_path`]: why a test cannot run here (not root,
+//!   a tool missing); [`skip_unless_required`] then says so loudly, or fails
+//!   the test when CI asks for it ([`REQUIRE_TOOLS`]);
+//! - [`python`]: the Python interpreter (`BEAMER_PYTHON`) of the tests that
+//!   check against the official P4Runtime tools.
 //!
-//! Everything here needs root and iproute2; [`missing`] checks first.
-#![cfg(target_os = "linux")]
+//! The namespace, process and socket parts need Linux, root and iproute2;
+//! [`missing`] checks first.
 
+#[cfg(target_os = "linux")]
 mod netns;
+#[cfg(target_os = "linux")]
 mod proc;
+pub mod python;
+#[cfg(target_os = "linux")]
 pub mod sock;
 
+#[cfg(target_os = "linux")]
 pub use netns::{Netns, offloads_off, sweep_stale, veth};
+#[cfg(target_os = "linux")]
 pub use proc::Proc;
 
 use std::io;
@@ -67,6 +77,7 @@ pub fn which(tool: &str) -> Option<PathBuf> {
 
 /// Why a namespace test cannot run here: not root, no `/dev/net/tun` when
 /// `tun` is asked for, or one of `tools` not on PATH. `None` when it can.
+#[cfg(target_os = "linux")]
 pub fn missing(tools: &[&str], tun: bool) -> Option<String> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -75,15 +86,38 @@ pub fn missing(tools: &[&str], tun: bool) -> Option<String> {
     if tun && !std::path::Path::new("/dev/net/tun").exists() {
         return Some("no /dev/net/tun".into());
     }
+    not_on_path(tools)
+}
+
+/// Which of `tools` are not on PATH, as a reason for not running; `None`
+/// when all are.
+pub fn not_on_path(tools: &[&str]) -> Option<String> {
     let absent: Vec<&str> = tools
         .iter()
         .copied()
         .filter(|t| which(t).is_none())
         .collect();
-    if !absent.is_empty() {
-        return Some(format!("not on PATH: {}", absent.join(", ")));
+    (!absent.is_empty()).then(|| format!("not on PATH: {}", absent.join(", ")))
+}
+
+/// Set to `1` (as CI does), a test whose root, tools or kernel features are
+/// missing fails instead of skipping.
+pub const REQUIRE_TOOLS: &str = "BEAMER_REQUIRE_TOOLS";
+
+/// Whether the environment variable `var` is `1`.
+pub fn required(var: &str) -> bool {
+    std::env::var_os(var).is_some_and(|v| v == "1")
+}
+
+/// Test `what` cannot run here, because of `why`: it fails when `var` is
+/// `1` (e.g. [`REQUIRE_TOOLS`], as CI sets), and otherwise says loudly that
+/// it did not run ([`say_skipped`]); the caller then returns.
+#[track_caller]
+pub fn skip_unless_required(var: &str, what: &str, why: &str) {
+    if required(var) {
+        panic!("{what} needs: {why} ({var}=1)");
     }
-    None
+    say_skipped(what, why);
 }
 
 /// Prints `SKIPPED (NOT RUN): what — why` to stderr, where the test

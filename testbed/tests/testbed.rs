@@ -149,3 +149,28 @@ fn a_failing_command_is_named_with_its_stderr() {
     assert!(beamer_testbed::which("sh").is_some());
     assert!(beamer_testbed::which("no-such-tool-here").is_none());
 }
+
+#[test]
+fn a_python_that_cannot_import_says_which_and_why() {
+    use beamer_testbed::python::can_import;
+    let e = can_import("no-such-python-here", "sys").unwrap_err();
+    assert!(e.contains("cannot run \"no-such-python-here\""), "{e}");
+    if beamer_testbed::which("python3").is_some() {
+        assert_eq!(can_import("python3", "sys, os"), Ok(()));
+        let e = can_import("python3", "no_such_module_here").unwrap_err();
+        assert!(
+            e.contains("cannot import no_such_module_here") && e.contains("ModuleNotFoundError"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_tool_is_named() {
+    assert_eq!(beamer_testbed::not_on_path(&["sh"]), None);
+    assert_eq!(
+        beamer_testbed::not_on_path(&["sh", "no-such-tool-here", "nor-this"]).as_deref(),
+        Some("not on PATH: no-such-tool-here, nor-this")
+    );
+    assert!(!beamer_testbed::required("BEAMER_TESTBED_NEVER_SET"));
+}

@@ -16,23 +16,20 @@ pub fn example(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// True when the test can run; otherwise says loudly what is not run.
+/// True when the test can run; otherwise says loudly what is not run (or
+/// fails, with `BEAMER_REQUIRE_TOOLS=1`).
 pub fn can_run(what: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let ip = Command::new("ip")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if root && ip {
+    let Some(why) = beamer_testbed::missing(&["ip"], false) else {
         return true;
-    }
-    let missing = if root { "iproute2 (ip)" } else { "root" };
-    if std::env::var_os("BEAMER_REQUIRE_TOOLS").is_some_and(|v| v == "1") {
-        panic!("{what} needs {missing} (BEAMER_REQUIRE_TOOLS=1)");
-    }
-    eprintln!("!!! SKIPPED {what}: needs {missing}. The AF_PACKET backend was NOT run");
-    eprintln!("!!! on real interfaces (namespaces, veth pairs, frames in and out).");
+    };
+    beamer_testbed::skip_unless_required(
+        beamer_testbed::REQUIRE_TOOLS,
+        what,
+        &format!(
+            "{why}; the AF_PACKET backend was NOT run on real interfaces \
+             (namespaces, veth pairs, frames in and out)"
+        ),
+    );
     false
 }
 
