@@ -22,11 +22,11 @@ use beamer_host::linux::{Agent, AgentConfig, AgentStats, RawTx, Tun};
 use beamer_host::{Discard, HostConfig, LocalReason};
 use beamer_pipeline::wire::l4::{TCP_ACK, TCP_SYN};
 use beamer_pipeline::wire::{BeamerOption, Ipv4Packet, TcpHeader};
+use beamer_testbed::{Netns, sock, veth};
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd};
-use std::process::Command;
+use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
+use std::os::fd::FromRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -53,79 +53,16 @@ macro_rules! require_root {
     };
 }
 
-fn sh(args: &[&str]) {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .expect("spawn");
-    assert!(
-        out.status.success(),
-        "`{}` failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A network namespace, deleted on drop.
-struct Ns(String);
-
-impl Ns {
-    fn new(tag: &str) -> Ns {
-        let name = format!("bh-{tag}-{}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).output();
-        sh(&["ip", "netns", "add", &name]);
-        let ns = Ns(name);
-        ns.ip("link set lo up");
-        ns
-    }
-
-    fn ip(&self, args: &str) {
-        let mut v = vec!["ip", "-n", &self.0];
-        v.extend(args.split_whitespace());
-        sh(&v);
-    }
-
-    fn sysctl(&self, kv: &str) {
-        sh(&["ip", "netns", "exec", &self.0, "sysctl", "-qw", kv]);
-    }
-}
-
-impl Drop for Ns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
-    }
-}
-
-/// Moves the calling thread into `ns`.
-fn enter(ns: &str) {
-    let f = File::open(format!("/run/netns/{ns}")).expect("netns file");
-    // SAFETY: setns on a namespace fd; it only affects this thread.
-    let r = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
-    assert_eq!(r, 0, "setns: {}", io::Error::last_os_error());
-}
-
-/// Runs `f` on a thread inside `ns` and waits for it.
-fn run_in<T: Send>(ns: &Ns, f: impl FnOnce() -> T + Send) -> T {
-    thread::scope(|s| {
-        s.spawn(|| {
-            enter(&ns.0);
-            f()
-        })
-        .join()
-        .expect("thread in namespace")
-    })
+/// A namespace of this test run, deleted on drop.
+fn netns(tag: &str) -> Netns {
+    Netns::new(format!("bh-{tag}-{}", std::process::id())).expect("network namespace")
 }
 
 /// A veth pair from `a` to `b`, addressed and up.
-fn link(a: &Ns, a_if: &str, a_addr: &str, b: &Ns, b_if: &str, b_addr: &str) {
-    a.ip(&format!(
-        "link add {a_if} type veth peer name {b_if} netns {}",
-        b.0
-    ));
-    a.ip(&format!("addr add {a_addr} dev {a_if}"));
-    b.ip(&format!("addr add {b_addr} dev {b_if}"));
-    a.ip(&format!("link set dev {a_if} up"));
-    b.ip(&format!("link set dev {b_if} up"));
+fn link(a: &Netns, a_if: &str, a_addr: &str, b: &Netns, b_if: &str, b_addr: &str) {
+    veth(a, a_if, b, b_if).expect("veth pair");
+    a.ip(&format!("addr add {a_addr} dev {a_if}")).unwrap();
+    b.ip(&format!("addr add {b_addr} dev {b_if}")).unwrap();
 }
 
 /// An agent on its own thread, stopped and joined on drop.
@@ -136,20 +73,16 @@ struct Running {
 }
 
 impl Running {
-    fn start(ns: &Ns, cfg: AgentConfig) -> Running {
+    fn start(ns: &Netns, cfg: AgentConfig) -> Running {
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel();
-        let name = ns.0.clone();
         let stop2 = Arc::clone(&stop);
-        let thread = thread::spawn(move || {
-            enter(&name);
-            match Agent::new(cfg) {
-                Ok(mut a) => {
-                    tx.send(Ok(a.stats_handle())).unwrap();
-                    a.run(&stop2, None).expect("agent loop");
-                }
-                Err(e) => tx.send(Err(e.to_string())).unwrap(),
+        let thread = ns.spawn("agent", move || match Agent::new(cfg) {
+            Ok(mut a) => {
+                tx.send(Ok(a.stats_handle())).unwrap();
+                a.run(&stop2, None).expect("agent loop");
             }
+            Err(e) => tx.send(Err(e.to_string())).unwrap(),
         });
         let stats = rx.recv().unwrap().expect("agent starts");
         Running {
@@ -210,7 +143,7 @@ struct MiniMux {
 }
 
 impl MiniMux {
-    fn start(c: &Ns, first: Ipv4Addr, per_server: Vec<(u16, Ipv4Addr)>) -> MiniMux {
+    fn start(c: &Netns, first: Ipv4Addr, per_server: Vec<(u16, Ipv4Addr)>) -> MiniMux {
         let state = Arc::new(Mutex::new(MuxState {
             dip: first,
             option: OptionFields {
@@ -222,9 +155,8 @@ impl MiniMux {
         let seen = Arc::new(MuxSeen::default());
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel();
-        let (name, st, sn, sp) = (c.0.clone(), state.clone(), seen.clone(), stop.clone());
-        let thread = thread::spawn(move || {
-            enter(&name);
+        let (st, sn, sp) = (state.clone(), seen.clone(), stop.clone());
+        let thread = c.spawn("mini mux", move || {
             let tun = Tun::create("mtun").expect("mux tun");
             let raw = RawTx::new().expect("raw socket");
             tx.send(()).unwrap();
@@ -264,8 +196,9 @@ impl MiniMux {
             }
         });
         rx.recv().unwrap();
-        c.ip("link set mtun up");
-        c.ip(&format!("route add {VIP}/32 dev mtun src {CLIENT}"));
+        c.ip("link set mtun up").unwrap();
+        c.ip(&format!("route add {VIP}/32 dev mtun src {CLIENT}"))
+            .unwrap();
         MiniMux {
             state,
             seen,
@@ -329,14 +262,12 @@ fn tcp_of(pkt: &[u8]) -> Option<(u16, u8, bool)> {
 
 /// An echo service on VIP:port in `ns` that prefixes replies with `name`,
 /// plain TCP or MPTCP. Stops accepting when the returned flag is set.
-fn serve(ns: &Ns, name: &'static str, mptcp: bool) -> Arc<AtomicBool> {
+fn serve(ns: &Netns, name: &'static str, mptcp: bool) -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = mpsc::channel();
-    let ns_name = ns.0.clone();
     let stop2 = stop.clone();
-    thread::spawn(move || {
-        enter(&ns_name);
-        let l = listener(mptcp).expect("listen on the VIP");
+    ns.spawn("echo service", move || {
+        let l = sock::listen(SocketAddrV4::new(VIP, PORT), mptcp, 128).expect("listen on the VIP");
         l.set_nonblocking(true).unwrap();
         tx.send(()).unwrap();
         while !stop2.load(Ordering::Relaxed) {
@@ -362,62 +293,14 @@ fn serve(ns: &Ns, name: &'static str, mptcp: bool) -> Arc<AtomicBool> {
     stop
 }
 
-fn stream_socket(mptcp: bool) -> io::Result<i32> {
-    let proto = if mptcp {
-        libc::IPPROTO_MPTCP
-    } else {
-        libc::IPPROTO_TCP
-    };
-    // SAFETY: plain socket(2).
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, proto) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(fd)
-}
-
-fn sockaddr(a: SocketAddrV4) -> libc::sockaddr_in {
-    // SAFETY: all-zero sockaddr_in is valid.
-    let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-    sa.sin_family = libc::AF_INET as libc::sa_family_t;
-    sa.sin_port = a.port().to_be();
-    sa.sin_addr.s_addr = u32::from_ne_bytes(a.ip().octets());
-    sa
-}
-
-fn listener(mptcp: bool) -> io::Result<TcpListener> {
-    let fd = stream_socket(mptcp)?;
-    // SAFETY: fd is ours; the listener owns it from here on.
-    let l = unsafe { TcpListener::from_raw_fd(fd) };
-    let one: libc::c_int = 1;
-    let sa = sockaddr(SocketAddrV4::new(VIP, PORT));
-    // SAFETY: valid pointers and lengths for setsockopt, bind, listen.
-    unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_REUSEADDR,
-            (&one as *const i32).cast(),
-            4,
-        );
-        if libc::bind(fd, (&sa as *const libc::sockaddr_in).cast(), 16) < 0
-            || libc::listen(fd, 128) < 0
-        {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(l)
-}
-
+/// A blocking connection to the VIP's service port, with a read timeout.
 fn connect(mptcp: bool) -> io::Result<TcpStream> {
-    let fd = stream_socket(mptcp)?;
-    // SAFETY: fd is ours; the stream owns it from here on.
-    let s = unsafe { TcpStream::from_raw_fd(fd) };
-    let sa = sockaddr(SocketAddrV4::new(VIP, PORT));
-    // SAFETY: valid sockaddr for connect.
-    if unsafe { libc::connect(fd, (&sa as *const libc::sockaddr_in).cast(), 16) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let s = sock::connect(
+        None,
+        SocketAddrV4::new(VIP, PORT),
+        mptcp,
+        Duration::from_secs(10),
+    )?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
     Ok(s)
 }
@@ -441,15 +324,15 @@ fn exchange(s: &mut TcpStream, msg: &str) -> io::Result<String> {
 struct Topology {
     // Field order = drop order: mux and agents before the namespaces.
     mux: MiniMux,
-    c: Ns,
-    a: Ns,
-    b: Ns,
+    c: Netns,
+    a: Netns,
+    b: Netns,
 }
 
 fn topology(tag: &str, per_server: Vec<(u16, Ipv4Addr)>) -> Topology {
-    let c = Ns::new(&format!("{tag}c"));
-    let a = Ns::new(&format!("{tag}a"));
-    let b = Ns::new(&format!("{tag}b"));
+    let c = netns(&format!("{tag}c"));
+    let a = netns(&format!("{tag}a"));
+    let b = netns(&format!("{tag}b"));
     link(
         &c,
         "va",
@@ -466,14 +349,14 @@ fn topology(tag: &str, per_server: Vec<(u16, Ipv4Addr)>) -> Topology {
         "uplink",
         &format!("{DIP_B}/24"),
     );
-    c.ip(&format!("addr add {CLIENT}/32 dev lo"));
-    a.ip("route add default via 10.77.1.1");
-    b.ip("route add default via 10.77.2.1");
+    c.ip(&format!("addr add {CLIENT}/32 dev lo")).unwrap();
+    a.ip("route add default via 10.77.1.1").unwrap();
+    b.ip("route add default via 10.77.2.1").unwrap();
     // C routes between A and B (chained packets) and must accept replies
     // from the VIP on its veths although its route to the VIP is the mux.
-    c.sysctl("net.ipv4.ip_forward=1");
+    c.sysctl("net.ipv4.ip_forward=1").unwrap();
     for k in ["all", "default", "va", "vb"] {
-        c.sysctl(&format!("net.ipv4.conf.{k}.rp_filter=0"));
+        c.sysctl(&format!("net.ipv4.conf.{k}.rp_filter=0")).unwrap();
     }
     let mux = MiniMux::start(&c, DIP_A, per_server);
     Topology { mux, c, a, b }
@@ -494,13 +377,13 @@ fn move_scenario(
     let t = topology(tag, vec![]);
     // B's listener answers every SYN with a cookie and keeps no socket
     // until the third ACK: that ACK must go to B's stack, not on to A.
-    t.b.sysctl("net.ipv4.tcp_syncookies=2");
+    t.b.sysctl("net.ipv4.tcp_syncookies=2").unwrap();
     let agent_a = Running::start(&t.a, agent_config(DIP_A, chaining, vec![]));
     let agent_b = Running::start(&t.b, agent_config(DIP_B, chaining, vec![]));
     let stop_a = serve(&t.a, "A", false);
     let stop_b = serve(&t.b, "B", false);
     // A capture of the IP-in-IP packets reaching A, next to its agent's.
-    let capture = run_in(&t.a, || {
+    let capture = t.a.run(|| {
         // SAFETY: plain socket(2), owned by the File below.
         let fd = unsafe {
             libc::socket(
@@ -513,7 +396,7 @@ fn move_scenario(
         // SAFETY: fresh fd.
         unsafe { File::from_raw_fd(fd) }
     });
-    let (old, new) = run_in(&t.c, || {
+    let (old, new) = t.c.run(|| {
         let mut old = connect(false).expect("connect through the mux to A");
         assert_eq!(exchange(&mut old, "before").unwrap(), "A:before");
         t.mux.move_to(DIP_B, 2);
@@ -660,7 +543,7 @@ fn crafted_syn_reaches_the_service_and_bad_packets_are_counted() {
             .fill_checksum();
         p
     };
-    let synack = run_in(&t.c, || {
+    let synack = t.c.run(|| {
         // SAFETY: plain socket(2), owned by the File below.
         let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_TCP) };
         assert!(fd >= 0);
@@ -720,21 +603,21 @@ fn mptcp_subflows_reach_the_per_server_port() {
     require_root!("MPTCP per-server port in namespaces");
     let t = topology("mp", vec![(SERVER_PORT_A, DIP_A)]);
     let agent = Running::start(&t.a, agent_config(DIP_A, true, vec![SERVER_PORT_A]));
-    let endpoints = run_in(&t.a, || {
-        beamer_host::linux::netcfg::ip(&["mptcp", "endpoint", "show"]).unwrap()
-    });
+    let endpoints =
+        t.a.run(|| beamer_host::linux::netcfg::ip(&["mptcp", "endpoint", "show"]).unwrap());
     assert!(
         endpoints.contains(&format!("{VIP} port {SERVER_PORT_A}")) && endpoints.contains("signal"),
         "{endpoints}"
     );
-    let c_flag = run_in(&t.a, || {
+    let c_flag = t.a.run(|| {
         beamer_host::linux::netcfg::read_sysctl("net.mptcp.allow_join_initial_addr_port").unwrap()
     });
     assert_eq!(c_flag, "0");
     let stop = serve(&t.a, "A", true);
     // The client accepts one announced address and opens a subflow to it.
-    t.c.ip("mptcp limits set add_addr_accepted 1 subflows 2");
-    let echoed = run_in(&t.c, || {
+    t.c.ip("mptcp limits set add_addr_accepted 1 subflows 2")
+        .unwrap();
+    let echoed = t.c.run(|| {
         let mut s = connect(true).expect("MPTCP connect");
         let mut last = String::new();
         for i in 0..20 {
@@ -763,9 +646,8 @@ fn mptcp_subflows_reach_the_per_server_port() {
     assert!(s.core.local(LocalReason::ServerPort) >= 2, "{s}");
     drop(agent);
     // The agent took its endpoint back.
-    let endpoints = run_in(&t.a, || {
-        beamer_host::linux::netcfg::ip(&["mptcp", "endpoint", "show"]).unwrap()
-    });
+    let endpoints =
+        t.a.run(|| beamer_host::linux::netcfg::ip(&["mptcp", "endpoint", "show"]).unwrap());
     assert!(!endpoints.contains(&VIP.to_string()), "{endpoints}");
     stop.store(true, Ordering::Relaxed);
 }
