@@ -22,9 +22,10 @@ use beamer_softswitch::io::pcap::PcapInput;
 use beamer_softswitch::io::{MemoryBackend, run};
 use beamer_softswitch::tablefile::TableFile;
 use beamer_softswitch::{Batch, Switch};
+use beamer_testbed::Netns;
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
-use support_netns::{SwitchProcess, Tap, Topology, can_run, capture, example, in_netns};
+use support_netns::{SwitchProcess, Tap, Topology, can_run, capture, example};
 
 /// Frames, in order.
 type Frames = Vec<Vec<u8>>;
@@ -63,8 +64,8 @@ fn live_run(tag: &str, extra: &[&str], ordered: bool) {
     let (frames, mut to_clients, mut to_servers) = frames_and_expected();
     assert_eq!((to_clients.len(), to_servers.len()), (2, 5));
     let topo = Topology::new(tag);
-    let c1 = in_netns(&topo.cl, || Tap::open("c1"));
-    let v2 = in_netns(&topo.sv, || Tap::open("v2"));
+    let c1 = topo.cl.run(|| Tap::open("c1"));
+    let v2 = topo.sv.run(|| Tap::open("v2"));
     let switch = SwitchProcess::start(&topo.sw, extra);
     // Promiscuous while the switch runs (one count per socket).
     for port in ["s1", "s2"] {
@@ -131,12 +132,8 @@ fn live_run(tag: &str, extra: &[&str], ordered: bool) {
 }
 
 /// The promiscuity count of `dev` in `ns` (`ip -d link`).
-fn promiscuity(ns: &str, dev: &str) -> u32 {
-    let out = Command::new("ip")
-        .args(["-n", ns, "-d", "link", "show", dev])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+fn promiscuity(ns: &Netns, dev: &str) -> u32 {
+    let text = ns.ip(&format!("-d link show {dev}")).unwrap();
     let mut words = text.split_whitespace();
     words
         .find(|w| *w == "promiscuity")
@@ -184,33 +181,19 @@ fn a_kernel_tcp_syn_is_encapsulated() {
     let topo = Topology::new("c");
     // The client is a real host: an address, a route to the VIP through
     // the mux, the mux's MAC known.
-    support_netns::ip(&[
-        "-n",
-        &topo.cl,
-        "addr",
-        "add",
-        "198.51.100.7/24",
-        "dev",
-        "c1",
-    ]);
-    support_netns::ip(&["-n", &topo.cl, "route", "add", "192.0.2.0/24", "dev", "c1"]);
-    support_netns::ip(&[
-        "-n",
-        &topo.cl,
-        "neigh",
-        "add",
-        "192.0.2.10",
-        "lladdr",
-        "02:00:00:00:00:01",
-        "dev",
-        "c1",
-    ]);
-    let v2 = in_netns(&topo.sv, || Tap::open("v2"));
+    for cmd in [
+        "addr add 198.51.100.7/24 dev c1",
+        "route add 192.0.2.0/24 dev c1",
+        "neigh add 192.0.2.10 lladdr 02:00:00:00:00:01 dev c1",
+    ] {
+        topo.cl.ip(cmd).unwrap();
+    }
+    let v2 = topo.sv.run(|| Tap::open("v2"));
     let switch = SwitchProcess::start(&topo.sw, &[]);
 
     // Nobody answers: the connect times out after the SYN (and maybe a
     // retransmission) went out.
-    in_netns(&topo.cl, || {
+    topo.cl.run(|| {
         let addr = "192.0.2.10:80".parse().unwrap();
         let r = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(300));
         assert!(r.is_err());

@@ -15,7 +15,7 @@ use beamer_softswitch::io::pcap::PcapInput;
 use proto::p4::v1;
 use proto::tonic;
 use std::net::Ipv4Addr;
-use support_netns::{SwitchProcess, Tap, Topology, can_run, capture, example, in_netns};
+use support_netns::{SwitchProcess, Tap, Topology, can_run, capture, example};
 use tonic::codegen::tokio_stream::{self, StreamExt};
 
 /// The first frame of the pcap example: a TCP SYN to the service port.
@@ -71,9 +71,8 @@ fn a_bucket_moved_over_p4runtime_takes_effect_on_the_live_path() {
         return;
     }
     let topo = Topology::new("p");
-    support_netns::ip(&["-n", &topo.sw, "link", "set", "lo", "up"]);
-    let c1 = in_netns(&topo.cl, || Tap::open("c1"));
-    let v2 = in_netns(&topo.sv, || Tap::open("v2"));
+    let c1 = topo.cl.run(|| Tap::open("c1"));
+    let v2 = topo.sv.run(|| Tap::open("v2"));
     let switch = SwitchProcess::start(&topo.sw, &["--p4rt", "127.0.0.1:0"]);
     let addr = switch
         .startup
@@ -106,7 +105,7 @@ fn a_bucket_moved_over_p4runtime_takes_effect_on_the_live_path() {
             change_time: 1_700_000_100,
         },
     ));
-    in_netns(&topo.sw, || p4rt_write(&addr, moved));
+    topo.sw.run(|| p4rt_write(&addr, moved));
 
     // After: the same packet goes to 10.1.0.3, the option names the old
     // server and the change time.

@@ -3,10 +3,11 @@
 //! process. Everything is torn down when dropped, also when a test fails.
 #![allow(dead_code)]
 
+use beamer_testbed::{Netns, veth};
 use std::io::{BufRead, BufReader};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
@@ -33,124 +34,48 @@ pub fn can_run(what: &str) -> bool {
     false
 }
 
-pub fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// The three namespaces and their veth pairs; deleted when dropped
 /// (deleting a namespace deletes its interfaces).
 pub struct Topology {
-    pub sw: String,
-    pub cl: String,
-    pub sv: String,
+    pub sw: Netns,
+    pub cl: Netns,
+    pub sv: Netns,
 }
 
 impl Topology {
     pub fn new(tag: &str) -> Topology {
         let base = format!("bsw{}{tag}", std::process::id());
-        let t = Topology {
-            sw: format!("{base}sw"),
-            cl: format!("{base}cl"),
-            sv: format!("{base}sv"),
-        };
-        for ns in [&t.sw, &t.cl, &t.sv] {
-            ip(&["netns", "add", ns]);
+        let ns = |role: &str| {
+            let ns = Netns::new(format!("{base}{role}")).expect("network namespace");
             // No IPv6: no router solicitations or MLD reports on the
             // links, so the switch sees only the test's frames.
-            let out = Command::new("ip")
-                .args(["netns", "exec", ns, "sysctl", "-qw"])
-                .args([
-                    "net.ipv6.conf.all.disable_ipv6=1",
-                    "net.ipv6.conf.default.disable_ipv6=1",
-                ])
-                .output()
-                .expect("sysctl");
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        ip(&[
-            "-n", &t.sw, "link", "add", "s1", "type", "veth", "peer", "name", "c1", "netns", &t.cl,
-        ]);
-        ip(&[
-            "-n", &t.sw, "link", "add", "s2", "type", "veth", "peer", "name", "v2", "netns", &t.sv,
-        ]);
+            for kv in [
+                "net.ipv6.conf.all.disable_ipv6=1",
+                "net.ipv6.conf.default.disable_ipv6=1",
+            ] {
+                ns.sysctl(kv).expect("sysctl");
+            }
+            ns
+        };
+        let t = Topology {
+            sw: ns("sw"),
+            cl: ns("cl"),
+            sv: ns("sv"),
+        };
+        veth(&t.sw, "s1", &t.cl, "c1").expect("veth s1-c1");
+        veth(&t.sw, "s2", &t.sv, "v2").expect("veth s2-v2");
         // The MACs the route entries of tables.toml name.
-        ip(&[
-            "-n",
-            &t.cl,
-            "link",
-            "set",
-            "c1",
-            "address",
-            "02:00:00:00:01:01",
-            "up",
-        ]);
-        ip(&[
-            "-n",
-            &t.sv,
-            "link",
-            "set",
-            "v2",
-            "address",
-            "02:00:00:00:02:01",
-            "up",
-        ]);
-        ip(&[
-            "-n",
-            &t.sw,
-            "link",
-            "set",
-            "s1",
-            "address",
-            "02:00:00:00:00:01",
-            "up",
-        ]);
-        ip(&[
-            "-n",
-            &t.sw,
-            "link",
-            "set",
-            "s2",
-            "address",
-            "02:00:00:00:00:02",
-            "up",
-        ]);
+        for (ns, dev, mac) in [
+            (&t.cl, "c1", "02:00:00:00:01:01"),
+            (&t.sv, "v2", "02:00:00:00:02:01"),
+            (&t.sw, "s1", "02:00:00:00:00:01"),
+            (&t.sw, "s2", "02:00:00:00:00:02"),
+        ] {
+            ns.ip(&format!("link set {dev} address {mac}"))
+                .expect("set MAC");
+        }
         t
     }
-}
-
-impl Drop for Topology {
-    fn drop(&mut self) {
-        for ns in [&self.sw, &self.cl, &self.sv] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).output();
-        }
-    }
-}
-
-/// Runs `f` on a thread that has entered network namespace `ns`. Sockets
-/// made there stay in `ns` wherever they are used later.
-pub fn in_netns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let file = std::fs::File::open(format!("/run/netns/{ns}")).expect("open netns");
-            // SAFETY: setns on a valid namespace descriptor; it changes
-            // only this thread.
-            let r = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-            assert_eq!(r, 0, "setns {ns}: {}", std::io::Error::last_os_error());
-            f()
-        })
-        .join()
-        .expect("netns thread")
-    })
 }
 
 /// A packet socket on one interface, for sending and capturing.
@@ -245,9 +170,10 @@ pub struct SwitchProcess {
 }
 
 impl SwitchProcess {
-    pub fn start(ns: &str, extra: &[&str]) -> SwitchProcess {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_beamer"), "switch"])
+    pub fn start(ns: &Netns, extra: &[&str]) -> SwitchProcess {
+        let mut child = ns
+            .command(env!("CARGO_BIN_EXE_beamer"))
+            .arg("switch")
             .arg("--tables")
             .arg(example("tables.toml"))
             .args(["--port", "1=s1", "--port", "2=s2"])
