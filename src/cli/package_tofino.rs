@@ -121,18 +121,10 @@ fn summary(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
     use std::fs;
 
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: Args,
-    }
-
     fn parse(argv: &[&str]) -> Result<Args, clap::Error> {
-        Cli::try_parse_from(std::iter::once("package-tofino").chain(argv.iter().copied()))
-            .map(|c| c.args)
+        crate::cli::parse_args(argv)
     }
 
     /// A scratch directory, removed on drop.
