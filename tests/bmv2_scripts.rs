@@ -15,7 +15,7 @@
 //! root, iproute2, ethtool and Python (`BEAMER_PYTHON`, default python3);
 //! without them they print what they did not run.
 
-use beamer_testbed::python;
+use beamer_testbed::{Scratch, python};
 use std::collections::BTreeSet;
 use std::fs;
 use std::net::TcpListener;
@@ -39,24 +39,6 @@ fn bash() -> PathBuf {
         .map(PathBuf::from)
         .find(|p| p.exists())
         .expect("bash")
-}
-
-/// A scratch directory, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let p = std::env::temp_dir().join(format!("beamer-bmv2-test-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).unwrap();
-        Scratch(p)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Runs `script` with `args` in a clean environment: PATH and the given
@@ -96,10 +78,10 @@ fn links() -> Option<BTreeSet<String>> {
 
 #[test]
 fn compile_without_p4c_says_how_to_install_it_and_creates_nothing() {
-    let s = Scratch::new("compile");
-    let empty_path = s.0.join("bin");
+    let s = Scratch::new("beamer-bmv2-test-compile");
+    let empty_path = s.path("bin");
     fs::create_dir(&empty_path).unwrap();
-    let out_dir = s.0.join("out");
+    let out_dir = s.path("out");
     let out_arg = out_dir.to_str().unwrap();
 
     // (description, PATH, environment, expected words in the one line)
@@ -136,10 +118,10 @@ fn compile_without_p4c_says_how_to_install_it_and_creates_nothing() {
 
 #[test]
 fn start_without_simple_switch_grpc_says_how_to_install_it_and_creates_nothing() {
-    let s = Scratch::new("start");
-    let empty_path = s.0.join("bin");
+    let s = Scratch::new("beamer-bmv2-test-start");
+    let empty_path = s.path("bin");
     fs::create_dir(&empty_path).unwrap();
-    let run_dir = s.0.join("run");
+    let run_dir = s.path("run");
     let tag = std::process::id() % 100_000;
     let (a, b) = (format!("bm{tag}a"), format!("bm{tag}b"));
     let veth = format!("1@{a}:{b}");
@@ -177,8 +159,8 @@ fn start_without_simple_switch_grpc_says_how_to_install_it_and_creates_nothing()
 
 #[test]
 fn stop_with_nothing_started_is_a_no_op() {
-    let s = Scratch::new("stop");
-    let run_dir = s.0.join("never");
+    let s = Scratch::new("beamer-bmv2-test-stop");
+    let run_dir = s.path("never");
     let out = run(
         "stop.sh",
         &["--run-dir", run_dir.to_str().unwrap()],
@@ -192,12 +174,12 @@ fn stop_with_nothing_started_is_a_no_op() {
 
 #[test]
 fn bad_arguments_are_refused_before_anything_happens() {
-    let s = Scratch::new("usage");
-    let fake = s.0.join("simple_switch_grpc");
+    let s = Scratch::new("beamer-bmv2-test-usage");
+    let fake = s.path("simple_switch_grpc");
     fs::write(&fake, "#!/bin/sh\nexit 0\n").unwrap();
     make_executable(&fake);
     let env = [("SIMPLE_SWITCH_GRPC", fake.to_str().unwrap())];
-    let run_dir = s.0.join("run");
+    let run_dir = s.path("run");
     let rd = run_dir.to_str().unwrap();
     let cases: &[(&[&str], &str)] = &[
         (
@@ -257,13 +239,13 @@ exit {status}
 
 #[test]
 fn compile_runs_p4c_for_bmv2_and_checks_its_outputs() {
-    let s = Scratch::new("p4c");
-    let out_dir = s.0.join("build");
+    let s = Scratch::new("beamer-bmv2-test-p4c");
+    let out_dir = s.path("build");
     let out = out_dir.to_str().unwrap();
     let p4 = Path::new(env!("CARGO_MANIFEST_DIR")).join("p4/v1model/beamer.p4");
     let all = ["beamer.json", "p4info.txt", "p4info.bin"];
 
-    let p4c = fake_p4c(&s.0, &all, 0);
+    let p4c = fake_p4c(s.dir(), &all, 0);
     let env = [("P4C", p4c.to_str().unwrap())];
     let r = run(
         "compile.sh",
@@ -272,7 +254,7 @@ fn compile_runs_p4c_for_bmv2_and_checks_its_outputs() {
         &env,
     );
     assert!(r.status.success(), "{r:?}");
-    let argv = fs::read_to_string(s.0.join("argv")).unwrap();
+    let argv = fs::read_to_string(s.path("argv")).unwrap();
     let p4_arg = script("../p4/v1model/beamer.p4");
     let files = format!("{out}/p4info.txt,{out}/p4info.bin");
     let want = [
@@ -312,7 +294,7 @@ fn compile_runs_p4c_for_bmv2_and_checks_its_outputs() {
     ];
     for (what, writes, status, expected) in cases {
         let _ = fs::remove_dir_all(&out_dir);
-        let p4c = fake_p4c(&s.0, writes, *status);
+        let p4c = fake_p4c(s.dir(), writes, *status);
         let env = [("P4C", p4c.to_str().unwrap())];
         let r = run("compile.sh", &["--out", out], SYSTEM_PATH, &env);
         assert_eq!(r.status.code(), Some(1), "{what}: {r:?}");
@@ -413,14 +395,14 @@ impl Rig {
             .unwrap();
         assert!(ok.success(), "ip netns add {ns}");
         Rig {
-            scratch: Scratch::new(tag),
+            scratch: Scratch::new(&format!("beamer-bmv2-test-{tag}")),
             ns,
             names: (0..4).map(|i| format!("bm{tag}{id}{i}")).collect(),
         }
     }
 
     fn run_dir(&self) -> PathBuf {
-        self.scratch.0.join("run")
+        self.scratch.path("run")
     }
 
     fn pid(&self) -> Option<u32> {
@@ -485,7 +467,7 @@ fn tx_checksum_off(ns: Option<&str>, name: &str) -> bool {
 fn start_and_stop_with_a_stand_in_switch() {
     require_lifecycle!("start.sh/stop.sh lifecycle");
     let rig = Rig::new("ok");
-    let fake = fake_switch(&rig.scratch.0, "listen");
+    let fake = fake_switch(rig.scratch.dir(), "listen");
     let port = free_port();
     let grpc = format!("127.0.0.1:{port}");
     let [a, a_peer, b, b_peer] = [0, 1, 2, 3].map(|i| rig.names[i].clone());
@@ -522,7 +504,7 @@ fn start_and_stop_with_a_stand_in_switch() {
 
     // The command line the switch got: bmv2 options, --no-p4, then the
     // target options after `--`.
-    let argv = fs::read_to_string(rig.scratch.0.join("argv")).unwrap();
+    let argv = fs::read_to_string(rig.scratch.path("argv")).unwrap();
     let log = format!("{}/bmv2.log", run_dir.display());
     let want = [
         "--device-id",
@@ -615,7 +597,7 @@ fn a_failed_start_leaves_nothing_behind() {
     ];
     for (what, mode, extra, expected) in cases {
         let rig = Rig::new(mode);
-        let fake = fake_switch(&rig.scratch.0, mode);
+        let fake = fake_switch(rig.scratch.dir(), mode);
         let grpc = format!("127.0.0.1:{}", free_port());
         let veth = format!("1@{}:{}@{}", rig.names[0], rig.names[1], rig.ns);
         let run_dir = rig.run_dir();

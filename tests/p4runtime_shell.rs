@@ -21,10 +21,10 @@ use beamer_pipeline::hash::bucket_of;
 use beamer_pipeline::{DropReason, PipelineParams, Target, schema};
 use beamer_softswitch::io::pcap::PcapInput;
 use beamer_softswitch::{Batch, Switch, Verdict};
-use beamer_testbed::python;
+use beamer_testbed::{Scratch, python};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -42,28 +42,6 @@ const CONFIG: SwitchConfig = SwitchConfig {
     generation: 7,
 };
 const FRAME_LEN: usize = 54;
-
-/// A scratch directory, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> Scratch {
-        let dir = std::env::temp_dir().join(format!("beamer-p4rt-shell-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A child process killed when dropped (a failed test leaves no switch).
 struct Reaped(Child);
@@ -214,7 +192,7 @@ fn p4runtime_shell_drives_beamer_switch() {
     };
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let scratch = Scratch::new();
+    let scratch = Scratch::new("beamer-p4rt-shell");
     // The generator's committed P4Info: the default sizes, 2^16 buckets.
     let p4info = root.join("p4/v1model/p4info.txt");
     let params = PipelineParams::default();

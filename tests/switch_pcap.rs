@@ -2,6 +2,7 @@
 //! (`softswitch/examples/pcap/`): the outputs equal the committed files
 //! byte for byte, and the printed counters are those of the frame table.
 
+use beamer_testbed::Scratch;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -9,29 +10,6 @@ fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("softswitch/examples/pcap")
         .join(name)
-}
-
-/// A scratch directory, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let dir =
-            std::env::temp_dir().join(format!("beamer-switch-pcap-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn beamer(args: &[&str]) -> Output {
@@ -82,7 +60,7 @@ fn squeezed(out: &Output) -> String {
 
 #[test]
 fn outputs_equal_the_committed_files_byte_for_byte() {
-    let tmp = Scratch::new("all");
+    let tmp = Scratch::new("beamer-switch-pcap-all");
     let (ng, classic, dir) = (
         tmp.path("out.pcapng"),
         tmp.path("out.pcap"),
@@ -138,7 +116,7 @@ fn outputs_equal_the_committed_files_byte_for_byte() {
 
 #[test]
 fn bucket_listing_is_capped() {
-    let tmp = Scratch::new("cap");
+    let tmp = Scratch::new("beamer-switch-pcap-cap");
     let out = switch(&[
         "--pcap-out",
         tmp.path("o.pcap").to_str().unwrap(),
@@ -158,7 +136,7 @@ fn bucket_listing_is_capped() {
 
 #[test]
 fn bad_inputs_are_errors_that_name_what_is_wrong() {
-    let tmp = Scratch::new("bad");
+    let tmp = Scratch::new("beamer-switch-pcap-bad");
     let out_path = tmp.path("o.pcap");
     let out = out_path.to_str().unwrap();
 

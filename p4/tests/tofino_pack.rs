@@ -8,37 +8,9 @@ use beamer_p4gen::tofino::{
     BfPipelineConfig, CompiledProgram, DEFAULT_PIPE_SCOPE, PackError, PackOptions, decode, encode,
     load_device_config, pack_dir,
 };
+use beamer_testbed::Scratch;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let p =
-            std::env::temp_dir().join(format!("beamer-tofino-{tag}-{}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-
-    fn put(&self, rel: &str, contents: &[u8]) -> PathBuf {
-        let p = self.0.join(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(&p, contents).unwrap();
-        p
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
+use std::path::Path;
 
 const BFRT: &[u8] =
     br#"{"schema_version": "1.0.0", "tables": [{"name": "pipe.BeamerIngress.vip"}]}"#;
@@ -79,28 +51,28 @@ fn conf(pipelines: &[(&str, &str, &[u32])]) -> Vec<u8> {
 
 /// The output directory of `bf-p4c --arch tna -o build/tna
 /// --bf-rt-schema build/tna/bfrt.json beamer.p4`, one pipeline `pipe`.
-fn bf_p4c_output(tag: &str) -> TempDir {
-    let d = TempDir::new(tag);
-    d.put(
+fn bf_p4c_output(tag: &str) -> Scratch {
+    let d = Scratch::new(&format!("beamer-tofino-{tag}"));
+    d.write(
         "beamer.conf",
         &conf(&[("pipe", "tofino.bin", &[0, 1, 2, 3])]),
     );
-    d.put(
+    d.write(
         "manifest.json",
         br#"{"schema_version": "2.0.6", "conf_file": "beamer.conf", "programs": []}"#,
     );
-    d.put("bfrt.json", BFRT);
-    d.put("pipe/context.json", CONTEXT);
-    d.put("pipe/tofino.bin", &binary());
-    d.put("pipe/logs/table_summary.log", b"stage 0 ...");
-    d.put("p4info.txt", b"pkg_info { arch: \"tna\" }");
+    d.write("bfrt.json", BFRT);
+    d.write("pipe/context.json", CONTEXT);
+    d.write("pipe/tofino.bin", &binary());
+    d.write("pipe/logs/table_summary.log", b"stage 0 ...");
+    d.write("p4info.txt", b"pkg_info { arch: \"tna\" }");
     d
 }
 
 #[test]
 fn packs_bf_p4c_output_and_decodes_it_back_field_by_field() {
     let d = bf_p4c_output("full");
-    let bytes = encode(&pack_dir(&d.0, &PackOptions::default()).unwrap());
+    let bytes = encode(&pack_dir(d.dir(), &PackOptions::default()).unwrap());
 
     let back = decode(&bytes).unwrap();
     assert_eq!(back.p4_name, "beamer");
@@ -162,7 +134,7 @@ fn wire_bytes_carry_stratums_field_numbers() {
         pipe_scope: Some(vec![0, 2, 300]), // 300 takes two varint bytes
         ..Default::default()
     };
-    let bytes = encode(&pack_dir(&d.0, &opts).unwrap());
+    let bytes = encode(&pack_dir(d.dir(), &opts).unwrap());
 
     let top = len_fields(&bytes);
     let numbers: Vec<u64> = top.iter().map(|(n, _)| *n).collect();
@@ -195,15 +167,15 @@ fn wire_bytes_carry_stratums_field_numbers() {
 
 #[test]
 fn sde_installed_layout_without_conf() {
-    let d = TempDir::new("installed");
-    d.put("bf-rt.json", BFRT);
-    d.put("pipe/context.json", CONTEXT);
-    d.put("pipe/tofino.bin", &binary());
-    d.put("events.json", b"{}");
+    let d = Scratch::new("beamer-tofino-installed");
+    d.write("bf-rt.json", BFRT);
+    d.write("pipe/context.json", CONTEXT);
+    d.write("pipe/tofino.bin", &binary());
+    d.write("events.json", b"{}");
 
-    let program = CompiledProgram::locate(&d.0).unwrap();
+    let program = CompiledProgram::locate(d.dir()).unwrap();
     assert_eq!(program.conf, None);
-    assert_eq!(program.bfrt, d.0.join("bf-rt.json"));
+    assert_eq!(program.bfrt, d.path("bf-rt.json"));
     let config = program.pack(&PackOptions::default()).unwrap();
     assert_eq!(config.p4_name, "beamer");
     assert_eq!(config.bfruntime_info, BFRT);
@@ -214,49 +186,49 @@ fn sde_installed_layout_without_conf() {
 #[test]
 fn conf_paths_as_written_are_found_outside_the_directory() {
     // --bf-rt-schema pointed outside the output directory, by absolute path.
-    let elsewhere = TempDir::new("elsewhere");
-    let bfrt = elsewhere.put("schema/beamer-bfrt.json", BFRT);
-    let d = TempDir::new("abs");
+    let elsewhere = Scratch::new("beamer-tofino-elsewhere");
+    let bfrt = elsewhere.write("schema/beamer-bfrt.json", BFRT);
+    let d = Scratch::new("beamer-tofino-abs");
     let conf = String::from_utf8(conf(&[("pipe", "tofino.bin", &[0, 1])]))
         .unwrap()
         .replace("build/tna/bfrt.json", bfrt.to_str().unwrap());
-    d.put("beamer.conf", conf.as_bytes());
-    d.put("pipe/context.json", CONTEXT);
-    d.put("pipe/tofino.bin", &binary());
+    d.write("beamer.conf", conf.as_bytes());
+    d.write("pipe/context.json", CONTEXT);
+    d.write("pipe/tofino.bin", &binary());
 
-    let config = pack_dir(&d.0, &PackOptions::default()).unwrap();
+    let config = pack_dir(d.dir(), &PackOptions::default()).unwrap();
     assert_eq!(config.bfruntime_info, BFRT);
     assert_eq!(config.profiles[0].pipe_scope, [0, 1]);
 }
 
 #[test]
 fn tofino2_binary_name_comes_from_the_conf() {
-    let d = TempDir::new("t2");
-    d.put(
+    let d = Scratch::new("beamer-tofino-t2");
+    d.write(
         "beamer.conf",
         &conf(&[("pipe", "tofino2.bin", &[0, 1, 2, 3])]),
     );
-    d.put("bfrt.json", BFRT);
-    d.put("pipe/context.json", CONTEXT);
-    d.put("pipe/tofino2.bin", &binary());
-    let config = pack_dir(&d.0, &PackOptions::default()).unwrap();
+    d.write("bfrt.json", BFRT);
+    d.write("pipe/context.json", CONTEXT);
+    d.write("pipe/tofino2.bin", &binary());
+    let config = pack_dir(d.dir(), &PackOptions::default()).unwrap();
     assert_eq!(config.profiles[0].binary, binary());
 }
 
 /// A folded program: two pipelines, interleaved over the four pipes.
-fn two_pipelines(tag: &str) -> TempDir {
-    let d = TempDir::new(tag);
-    d.put(
+fn two_pipelines(tag: &str) -> Scratch {
+    let d = Scratch::new(&format!("beamer-tofino-{tag}"));
+    d.write(
         "beamer.conf",
         &conf(&[
             ("pipe0", "tofino.bin", &[0, 2]),
             ("pipe1", "tofino.bin", &[1, 3]),
         ]),
     );
-    d.put("bfrt.json", BFRT);
+    d.write("bfrt.json", BFRT);
     for p in ["pipe0", "pipe1"] {
-        d.put(&format!("{p}/context.json"), CONTEXT);
-        d.put(&format!("{p}/tofino.bin"), p.as_bytes());
+        d.write(&format!("{p}/context.json"), CONTEXT);
+        d.write(&format!("{p}/tofino.bin"), p.as_bytes());
     }
     d
 }
@@ -264,7 +236,7 @@ fn two_pipelines(tag: &str) -> TempDir {
 #[test]
 fn several_profiles_keep_the_conf_order_and_scopes() {
     let d = two_pipelines("two");
-    let config = pack_dir(&d.0, &PackOptions::default()).unwrap();
+    let config = pack_dir(d.dir(), &PackOptions::default()).unwrap();
     let got: Vec<(&str, &[u8], &[u32])> = config
         .profiles
         .iter()
@@ -289,7 +261,7 @@ fn several_profiles_keep_the_conf_order_and_scopes() {
 fn options_pick_name_profile_and_scope() {
     let d = two_pipelines("opts");
     let config = pack_dir(
-        &d.0,
+        d.dir(),
         &PackOptions {
             p4_name: Some("beamer_lb".into()),
             profile: Some("pipe1".into()),
@@ -315,49 +287,49 @@ fn pack_err(d: &Path, opts: &PackOptions) -> (PackError, String) {
 
 #[test]
 fn missing_or_broken_files_are_named() {
-    type Damage = fn(&TempDir);
+    type Damage = fn(&Scratch);
     // (description, damage done to a complete output, expected in the message)
     let cases: &[(&str, Damage, &str)] = &[
         (
             "no bfrt.json",
-            |d| fs::remove_file(d.0.join("bfrt.json")).unwrap(),
+            |d| fs::remove_file(d.path("bfrt.json")).unwrap(),
             "is incomplete: bfrt.json is missing (beamer.conf names build/tna/bfrt.json)",
         ),
         (
             "no context.json",
-            |d| fs::remove_file(d.0.join("pipe/context.json")).unwrap(),
+            |d| fs::remove_file(d.path("pipe/context.json")).unwrap(),
             "is incomplete: pipe/context.json is missing (beamer.conf names build/tna/pipe/context.json)",
         ),
         (
             "no tofino.bin",
-            |d| fs::remove_file(d.0.join("pipe/tofino.bin")).unwrap(),
+            |d| fs::remove_file(d.path("pipe/tofino.bin")).unwrap(),
             "is incomplete: pipe/tofino.bin is missing",
         ),
         (
             "empty tofino.bin",
             |d| {
-                d.put("pipe/tofino.bin", b"");
+                d.write("pipe/tofino.bin", b"");
             },
             "is incomplete: pipe/tofino.bin is empty",
         ),
         (
             "truncated context.json",
             |d| {
-                d.put("pipe/context.json", &CONTEXT[..CONTEXT.len() / 2]);
+                d.write("pipe/context.json", &CONTEXT[..CONTEXT.len() / 2]);
             },
             "pipe/context.json: not valid JSON",
         ),
         (
             "truncated .conf",
             |d| {
-                d.put("beamer.conf", b"{\"p4_devices\": [");
+                d.write("beamer.conf", b"{\"p4_devices\": [");
             },
             "beamer.conf: not valid JSON",
         ),
         (
             "PD-style .conf",
             |d| {
-                d.put("beamer.conf", br#"{"p4_program_list": []}"#);
+                d.write("beamer.conf", br#"{"p4_program_list": []}"#);
             },
             "not a BF-RT .conf (missing field `p4_devices`",
         ),
@@ -370,21 +342,21 @@ fn missing_or_broken_files_are_named() {
                         r#""p4_programs": [{"#,
                         r#""p4_programs": [{"program-name": "x", "p4_pipelines": []}, {"#,
                     );
-                d.put("beamer.conf", two.as_bytes());
+                d.write("beamer.conf", two.as_bytes());
             },
             "p4_devices[0].p4_programs has 2 entries",
         ),
         (
             "pipeline name with a slash",
             |d| {
-                d.put("beamer.conf", &conf(&[("../pipe", "tofino.bin", &[0])]));
+                d.write("beamer.conf", &conf(&[("../pipe", "tofino.bin", &[0])]));
             },
             "p4_pipelines[0].p4_pipeline_name \"../pipe\" is not a directory name",
         ),
         (
             "a pipeline listed twice",
             |d| {
-                d.put(
+                d.write(
                     "beamer.conf",
                     &conf(&[
                         ("pipe", "tofino.bin", &[0, 1]),
@@ -397,9 +369,9 @@ fn missing_or_broken_files_are_named() {
         (
             "several .conf files",
             |d| {
-                fs::remove_file(d.0.join("manifest.json")).unwrap();
-                fs::rename(d.0.join("beamer.conf"), d.0.join("a.conf")).unwrap();
-                d.put("b.conf", b"{}");
+                fs::remove_file(d.path("manifest.json")).unwrap();
+                fs::rename(d.path("beamer.conf"), d.path("a.conf")).unwrap();
+                d.write("b.conf", b"{}");
             },
             "has several .conf files (a.conf, b.conf)",
         ),
@@ -407,14 +379,14 @@ fn missing_or_broken_files_are_named() {
     for (what, damage, expected) in cases {
         let d = bf_p4c_output("damaged");
         damage(&d);
-        let (_, msg) = pack_err(&d.0, &PackOptions::default());
+        let (_, msg) = pack_err(d.dir(), &PackOptions::default());
         assert!(msg.contains(expected), "{what}: {msg:?} lacks {expected:?}");
     }
 }
 
 #[test]
 fn layout_without_conf_names_what_is_missing() {
-    type Setup = fn(&TempDir);
+    type Setup = fn(&Scratch);
     let cases: &[(&str, Setup, &str)] = &[
         (
             "empty directory",
@@ -424,61 +396,61 @@ fn layout_without_conf_names_what_is_missing() {
         (
             "schema only",
             |d| {
-                d.put("bfrt.json", BFRT);
-                d.put("logs/x.log", b"");
+                d.write("bfrt.json", BFRT);
+                d.write("logs/x.log", b"");
             },
             "is incomplete: pipe/context.json is missing (no .conf, and no pipeline directory",
         ),
         (
             "binary without context",
             |d| {
-                d.put("bfrt.json", BFRT);
-                d.put("pipe/tofino.bin", b"x");
+                d.write("bfrt.json", BFRT);
+                d.write("pipe/tofino.bin", b"x");
             },
             "is incomplete: pipe/context.json is missing",
         ),
         (
             "context without binary",
             |d| {
-                d.put("bfrt.json", BFRT);
-                d.put("pipe/context.json", CONTEXT);
+                d.write("bfrt.json", BFRT);
+                d.write("pipe/context.json", CONTEXT);
             },
             "is incomplete: pipe/tofino.bin is missing",
         ),
         (
             "two binaries",
             |d| {
-                d.put("bfrt.json", BFRT);
-                d.put("pipe/context.json", CONTEXT);
-                d.put("pipe/tofino.bin", b"x");
-                d.put("pipe/tofino2.bin", b"y");
+                d.write("bfrt.json", BFRT);
+                d.write("pipe/context.json", CONTEXT);
+                d.write("pipe/tofino.bin", b"x");
+                d.write("pipe/tofino2.bin", b"y");
             },
             "several binaries (tofino.bin, tofino2.bin)",
         ),
         (
             "two pipelines, no scopes",
             |d| {
-                d.put("bfrt.json", BFRT);
+                d.write("bfrt.json", BFRT);
                 for p in ["pipe0", "pipe1"] {
-                    d.put(&format!("{p}/context.json"), CONTEXT);
-                    d.put(&format!("{p}/tofino.bin"), b"x");
+                    d.write(&format!("{p}/context.json"), CONTEXT);
+                    d.write(&format!("{p}/tofino.bin"), b"x");
                 }
             },
             "pipe scope of \"pipe0\": unknown: no .conf gives the pipe scopes",
         ),
     ];
     for (what, setup, expected) in cases {
-        let d = TempDir::new("layout");
+        let d = Scratch::new("beamer-tofino-layout");
         setup(&d);
-        let (_, msg) = pack_err(&d.0, &PackOptions::default());
+        let (_, msg) = pack_err(d.dir(), &PackOptions::default());
         assert!(msg.contains(expected), "{what}: {msg:?} lacks {expected:?}");
     }
 }
 
 #[test]
 fn a_directory_that_is_not_there() {
-    let d = TempDir::new("gone");
-    let gone = d.0.join("nope");
+    let d = Scratch::new("beamer-tofino-gone");
+    let gone = d.path("nope");
     let (e, msg) = pack_err(&gone, &PackOptions::default());
     assert!(matches!(e, PackError::Dir { .. }), "{e:?}");
     assert!(msg.contains("nope"), "{msg}");
@@ -524,7 +496,7 @@ fn bad_options_are_refused() {
     ];
     let d = two_pipelines("badopts");
     for (what, opts, expected) in cases {
-        let (_, msg) = pack_err(&d.0, opts);
+        let (_, msg) = pack_err(d.dir(), opts);
         assert!(msg.contains(expected), "{what}: {msg:?} lacks {expected:?}");
     }
 }
@@ -532,14 +504,14 @@ fn bad_options_are_refused() {
 #[test]
 fn overlapping_scopes_in_the_conf_are_refused() {
     let d = two_pipelines("overlap");
-    d.put(
+    d.write(
         "beamer.conf",
         &conf(&[
             ("pipe0", "tofino.bin", &[0, 1]),
             ("pipe1", "tofino.bin", &[1, 3]),
         ]),
     );
-    let (_, msg) = pack_err(&d.0, &PackOptions::default());
+    let (_, msg) = pack_err(d.dir(), &PackOptions::default());
     assert!(
         msg.contains("pipe scope of \"pipe1\": pipe 1 is also in the scope of \"pipe0\""),
         "{msg}"
@@ -551,16 +523,16 @@ fn overlapping_scopes_in_the_conf_are_refused() {
 #[test]
 fn load_device_config_from_a_packed_file_or_a_directory() {
     let d = bf_p4c_output("load");
-    let packed = encode(&pack_dir(&d.0, &PackOptions::default()).unwrap());
-    let file = d.put("device_config.pb", &packed);
+    let packed = encode(&pack_dir(d.dir(), &PackOptions::default()).unwrap());
+    let file = d.write("device_config.pb", &packed);
 
     assert_eq!(load_device_config(&file).unwrap(), packed);
-    assert_eq!(load_device_config(&d.0).unwrap(), packed);
+    assert_eq!(load_device_config(d.dir()).unwrap(), packed);
 }
 
 #[test]
 fn load_device_config_refuses_what_stratum_would() {
-    let d = TempDir::new("loadbad");
+    let d = Scratch::new("beamer-tofino-loadbad");
     let cases: &[(&str, Vec<u8>, &str)] = &[
         (
             "not protobuf",
@@ -583,11 +555,11 @@ fn load_device_config_refuses_what_stratum_would() {
         ),
     ];
     for (what, bytes, expected) in cases {
-        let f = d.put("x.pb", bytes);
+        let f = d.write("x.pb", bytes);
         let msg = load_device_config(&f).unwrap_err().to_string();
         assert!(msg.contains(expected), "{what}: {msg:?} lacks {expected:?}");
     }
-    let msg = load_device_config(&d.0.join("absent.pb"))
+    let msg = load_device_config(&d.path("absent.pb"))
         .unwrap_err()
         .to_string();
     assert!(

@@ -121,31 +121,11 @@ fn summary(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use beamer_testbed::Scratch;
     use std::fs;
 
     fn parse(argv: &[&str]) -> Result<Args, clap::Error> {
         crate::cli::parse_args(argv)
-    }
-
-    /// A scratch directory, removed on drop.
-    struct Scratch(PathBuf);
-
-    impl Scratch {
-        fn new(tag: &str) -> Scratch {
-            let p = std::env::temp_dir().join(format!(
-                "beamer-package-tofino-{tag}-{}",
-                std::process::id()
-            ));
-            let _ = fs::remove_dir_all(&p);
-            fs::create_dir_all(&p).unwrap();
-            Scratch(p)
-        }
-    }
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
     }
 
     #[test]
@@ -181,13 +161,13 @@ mod tests {
 
     #[test]
     fn writes_a_device_config_that_decodes() {
-        let s = Scratch::new("ok");
-        let dir = s.0.join("build");
+        let s = Scratch::new("beamer-package-tofino-ok");
+        let dir = s.path("build");
         fs::create_dir_all(dir.join("pipe")).unwrap();
         fs::write(dir.join("bfrt.json"), br#"{"tables": []}"#).unwrap();
         fs::write(dir.join("pipe/context.json"), br#"{"tables": []}"#).unwrap();
         fs::write(dir.join("pipe/tofino.bin"), [0u8, 1, 2, 0xff]).unwrap();
-        let out = s.0.join("dc.pb");
+        let out = s.path("dc.pb");
         let args = parse(&[
             "--bf-p4c-out",
             dir.to_str().unwrap(),
@@ -204,7 +184,7 @@ mod tests {
         assert_eq!(config.profiles[0].binary, [0, 1, 2, 0xff]);
         assert_eq!(config.profiles[0].pipe_scope, [0, 1]);
         // No temporary file is left beside it.
-        let names: Vec<_> = fs::read_dir(&s.0)
+        let names: Vec<_> = fs::read_dir(s.dir())
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
@@ -213,12 +193,12 @@ mod tests {
 
     #[test]
     fn incomplete_output_names_the_file_and_writes_nothing() {
-        let s = Scratch::new("missing");
-        let dir = s.0.join("build");
+        let s = Scratch::new("beamer-package-tofino-missing");
+        let dir = s.path("build");
         fs::create_dir_all(dir.join("pipe")).unwrap();
         fs::write(dir.join("bfrt.json"), b"{}").unwrap();
         fs::write(dir.join("pipe/context.json"), b"{}").unwrap();
-        let out = s.0.join("dc.pb");
+        let out = s.path("dc.pb");
         let args = parse(&[
             "--bf-p4c-out",
             dir.to_str().unwrap(),

@@ -15,6 +15,7 @@
 //! - [`missing`] and [`not_on_path`]: why a test cannot run here (not root,
 //!   a tool missing); [`skip_unless_required`] then says so loudly, or fails
 //!   the test when CI asks for it ([`REQUIRE_TOOLS`]);
+//! - [`Scratch`]: a temporary directory removed on drop;
 //! - [`python`]: the Python interpreter (`BEAMER_PYTHON`) of the tests that
 //!   check against the official P4Runtime tools.
 //!
@@ -35,8 +36,9 @@ pub use netns::{Netns, offloads_off, sweep_stale, veth};
 pub use proc::Proc;
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Runs `cmd` and returns its stdout; a failure names the command and
 /// carries its stderr.
@@ -125,4 +127,52 @@ pub fn skip_unless_required(var: &str, what: &str, why: &str) {
 pub fn say_skipped(what: &str, why: &str) {
     use std::io::Write;
     let _ = writeln!(io::stderr(), "SKIPPED (NOT RUN): {what} — {why}");
+}
+
+/// A fresh directory under the system temp dir, removed with everything in
+/// it when dropped (also when the test fails).
+#[derive(Debug)]
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    /// Creates `<temp>/<name>-<pid>-<n>`, `n` counting this process's
+    /// scratch directories (so two with one name do not meet), replacing a
+    /// leftover. Panics when it cannot: a test cannot go on without it.
+    pub fn new(name: &str) -> Scratch {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|e| panic!("scratch directory {}: {e}", dir.display()));
+        Scratch(dir)
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.0
+    }
+
+    /// `rel` inside the directory.
+    pub fn path(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.0.join(rel)
+    }
+
+    /// Writes `contents` to `rel` inside the directory, creating the
+    /// directories on the way; returns the file's path.
+    pub fn write(&self, rel: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.path(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent)
+                .unwrap_or_else(|e| panic!("creating {}: {e}", parent.display()));
+        }
+        std::fs::write(&p, contents).unwrap_or_else(|e| panic!("writing {}: {e}", p.display()));
+        p
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
