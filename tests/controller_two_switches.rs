@@ -20,6 +20,7 @@
 
 use beamer_controller::admin_client::{AdminClient, ClientError};
 use beamer_controller::api;
+use beamer_controller::bench::{self, MUX_MAC, SERVER_MAC, SERVER_PORT, TUNNEL_SRC, VIP};
 use beamer_controller::config::Config;
 use beamer_controller::plan::Desired;
 use beamer_controller::service::{self, unix_now};
@@ -31,7 +32,7 @@ use beamer_pipeline::wire::ethernet::{ETHERTYPE_IPV4, HEADER_LEN as ETH_LEN};
 use beamer_pipeline::wire::ipv4::{PROTO_IPIP, PROTO_TCP};
 use beamer_pipeline::wire::l4::TCP_SYN;
 use beamer_pipeline::wire::option::OPTION_TYPE;
-use beamer_pipeline::wire::{BeamerOption, EthernetFrame, Ipv4Packet, MacAddr, TcpHeader};
+use beamer_pipeline::wire::{BeamerOption, EthernetFrame, Ipv4Packet, TcpHeader};
 use beamer_softswitch::p4rt::{self, ServerHandle};
 use beamer_softswitch::{Batch, Switch};
 use std::collections::{BTreeMap, HashMap};
@@ -40,11 +41,6 @@ use std::path::Path;
 use std::time::Duration;
 
 const CLIENTS: usize = 2000;
-const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
-const TUNNEL_SRC: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-const SERVER_PORT: u16 = 1;
-const SERVER_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0x01, 0xfe]);
-const MUX_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x01]);
 const BUCKET_BITS: u8 = 12;
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -196,54 +192,11 @@ impl Mux {
 }
 
 fn config(a: SocketAddr, b: SocketAddr) -> Config {
-    let text = format!(
-        r#"
-[controller]
-tunnel_src = "{TUNNEL_SRC}"
-election_id = 3
-admin_listen = "127.0.0.1:0"
-metrics_listen = "127.0.0.1:0"
-backoff_initial = "100ms"
-backoff_max = "500ms"
-
-[[vips]]
-address = "{VIP}"
-ports = ["tcp/80"]
-buckets = {buckets}
-
-[[vips.servers]]
-dip = "10.1.0.1"
-port = 9001
-
-[[vips.servers]]
-dip = "10.1.0.2"
-port = 9002
-
-[[vips.servers]]
-dip = "10.1.0.3"
-port = 9003
-
-[[switches]]
-name = "mux-a"
-address = "{a}"
-target = "softswitch"
-
-[[switches]]
-name = "mux-b"
-address = "{b}"
-target = "softswitch"
-
-[[next_hops]]
-name = "servers"
-port = {SERVER_PORT}
-mac = "{SERVER_MAC}"
-src_mac = "{MUX_MAC}"
-
-[[routes]]
-prefix = "10.1.0.0/16"
-next_hop = "servers"
-"#,
-        buckets = 1u32 << BUCKET_BITS
+    let text = bench::config_text(
+        "election_id = 3\nbackoff_initial = \"100ms\"\nbackoff_max = \"500ms\"",
+        1 << BUCKET_BITS,
+        &[(dip(1), 9001), (dip(2), 9002), (dip(3), 9003)],
+        &[("mux-a", a), ("mux-b", b)],
     );
     Config::parse(&text, Path::new("two-switches.toml"), Path::new("."))
         .unwrap_or_else(|e| panic!("{e}"))

@@ -1,7 +1,9 @@
 //! Measurements of the controller against P4Runtime switches (the
 //! software switch on loopback in `benches/sync.rs`): how long from a
 //! `remove server` command until every switch holds the new generation,
-//! and how long a full table takes to install.
+//! and how long a full table takes to install. Also the loopback
+//! configuration ([`config_text`]) the benchmark and the integration tests
+//! build theirs from.
 
 use crate::alloc::Change;
 use crate::config::{Config, SwitchSpec};
@@ -11,36 +13,57 @@ use crate::service::Handle;
 use crate::switch::SwitchCounters;
 use crate::switch::client::{Client, StreamEvent, SwitchError};
 use crate::switch::task::write_plan;
+use beamer_pipeline::wire::MacAddr;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// The VIP of the benchmark.
+/// The VIP of the benchmark and test configurations.
 pub const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+
+/// The tunnel source of the benchmark and test configurations.
+pub const TUNNEL_SRC: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+
+/// The egress port of their one route (10.1.0.0/16, the servers).
+pub const SERVER_PORT: u16 = 1;
+
+/// The next hop's MAC on that route.
+pub const SERVER_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0x01, 0xfe]);
+
+/// The mux's own MAC on that route.
+pub const MUX_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x01]);
 
 /// Server `i` of the benchmark (0-based).
 pub fn server(i: usize) -> Ipv4Addr {
     Ipv4Addr::new(10, 1, (i / 250) as u8, (i % 250 + 1) as u8)
 }
 
-/// A configuration with one VIP of 2^`bucket_bits` buckets, `servers`
-/// servers (each with a per-server port), and the software switches at
-/// `switches`.
-pub fn config(switches: &[SocketAddr], servers: usize, bucket_bits: u8) -> Config {
+/// The text of a configuration on loopback, for the benchmarks and the
+/// integration tests: tunnel source [`TUNNEL_SRC`], admin API and metrics
+/// on free ports, then `controller` (more `[controller]` lines); one VIP,
+/// [`VIP`] tcp/80, of `buckets` buckets with `servers` (address,
+/// per-server port); the software switches `switches` (name, address);
+/// one route, 10.1.0.0/16 out of port [`SERVER_PORT`] to [`SERVER_MAC`]
+/// from [`MUX_MAC`].
+pub fn config_text(
+    controller: &str,
+    buckets: u32,
+    servers: &[(Ipv4Addr, u16)],
+    switches: &[(&str, SocketAddr)],
+) -> String {
     let mut text = format!(
         r#"
 [controller]
-tunnel_src = "10.0.0.1"
+tunnel_src = "{TUNNEL_SRC}"
 admin_listen = "127.0.0.1:0"
 metrics_listen = "127.0.0.1:0"
-backoff_initial = "50ms"
-backoff_max = "500ms"
+{controller}
 
 [[next_hops]]
 name = "servers"
-port = 1
-mac = "02:00:00:00:01:fe"
-src_mac = "02:00:00:00:00:01"
+port = {SERVER_PORT}
+mac = "{SERVER_MAC}"
+src_mac = "{MUX_MAC}"
 
 [[routes]]
 prefix = "10.1.0.0/16"
@@ -49,22 +72,41 @@ next_hop = "servers"
 [[vips]]
 address = "{VIP}"
 ports = ["tcp/80"]
-buckets = {}
-"#,
-        1u64 << bucket_bits
+buckets = {buckets}
+"#
     );
-    for i in 0..servers {
+    for (dip, port) in servers {
         text.push_str(&format!(
-            "\n[[vips.servers]]\ndip = \"{}\"\nport = {}\n",
-            server(i),
-            10_000 + i
+            "\n[[vips.servers]]\ndip = \"{dip}\"\nport = {port}\n"
         ));
     }
-    for (i, a) in switches.iter().enumerate() {
+    for (name, a) in switches {
         text.push_str(&format!(
-            "\n[[switches]]\nname = \"mux{i}\"\naddress = \"{a}\"\ntarget = \"softswitch\"\n"
+            "\n[[switches]]\nname = \"{name}\"\naddress = \"{a}\"\ntarget = \"softswitch\"\n"
         ));
     }
+    text
+}
+
+/// The benchmark's configuration: one VIP of 2^`bucket_bits` buckets,
+/// `servers` servers (each with a per-server port), and the software
+/// switches at `switches`.
+pub fn config(switches: &[SocketAddr], servers: usize, bucket_bits: u8) -> Config {
+    let servers: Vec<_> = (0..servers)
+        .map(|i| (server(i), 10_000 + i as u16))
+        .collect();
+    let names: Vec<String> = (0..switches.len()).map(|i| format!("mux{i}")).collect();
+    let switches: Vec<_> = names
+        .iter()
+        .map(String::as_str)
+        .zip(switches.iter().copied())
+        .collect();
+    let text = config_text(
+        "backoff_initial = \"50ms\"\nbackoff_max = \"500ms\"",
+        1 << bucket_bits,
+        &servers,
+        &switches,
+    );
     Config::parse(&text, Path::new("bench.toml"), Path::new("."))
         .unwrap_or_else(|e| panic!("the bench config is invalid: {e}"))
 }

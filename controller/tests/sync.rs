@@ -4,6 +4,7 @@
 //! expiry of daisy chains.
 
 use beamer_controller::alloc::Change;
+use beamer_controller::bench;
 use beamer_controller::config::Config;
 use beamer_controller::core::Command;
 use beamer_controller::plan::{Desired, Installed};
@@ -112,49 +113,26 @@ fn free_port() -> SocketAddr {
 }
 
 fn config(switches: &[SocketAddr], extra: &str) -> Config {
-    let mut text = format!(
-        r#"
-[controller]
-tunnel_src = "10.0.0.1"
-election_id = 5
-admin_listen = "127.0.0.1:0"
-metrics_listen = "127.0.0.1:0"
+    let controller = format!(
+        r#"election_id = 5
 probe_interval = "100ms"
 backoff_initial = "300ms"
 backoff_max = "1s"
 connect_timeout = "500ms"
 startup_timeout = "500ms"
-{extra}
-
-[[vips]]
-address = "192.0.2.10"
-ports = ["tcp/80"]
-buckets = 256
-
-[[vips.servers]]
-dip = "10.1.0.1"
-port = 9001
-
-[[vips.servers]]
-dip = "10.1.0.2"
-port = 9002
-
-[[next_hops]]
-name = "servers"
-port = 1
-mac = "02:00:00:00:01:fe"
-src_mac = "02:00:00:00:00:01"
-
-[[routes]]
-prefix = "10.1.0.0/16"
-next_hop = "servers"
-"#
+{extra}"#
     );
-    for (i, a) in switches.iter().enumerate() {
-        text.push_str(&format!(
-            "\n[[switches]]\nname = \"s{i}\"\naddress = \"{a}\"\ntarget = \"softswitch\"\ndevice_id = 1\n"
-        ));
-    }
+    let servers = [
+        (Ipv4Addr::new(10, 1, 0, 1), 9001),
+        (Ipv4Addr::new(10, 1, 0, 2), 9002),
+    ];
+    let names: Vec<String> = (0..switches.len()).map(|i| format!("s{i}")).collect();
+    let switches: Vec<_> = names
+        .iter()
+        .map(String::as_str)
+        .zip(switches.iter().copied())
+        .collect();
+    let text = bench::config_text(&controller, 256, &servers, &switches);
     Config::parse(&text, Path::new("test.toml"), Path::new(".")).unwrap_or_else(|e| panic!("{e}"))
 }
 
