@@ -118,57 +118,53 @@ async fn add_server(
     Ok(result(h.command(cmd).await?))
 }
 
-async fn remove_server(
-    State(h): State<Handle>,
-    Path((vip, dip)): Path<(String, String)>,
+/// Runs the change `change(vip_id, dip)` on the server named by the path.
+async fn server_change(
+    h: &Handle,
+    (vip, dip): (String, String),
+    change: impl FnOnce(u16, Ipv4Addr) -> Change,
 ) -> Result<Json<api::CommandResult>, ApiFailure> {
     let vip_id = h.resolve_vip(&vip)?;
     let dip = dip_of(&dip)?;
-    Ok(result(
-        h.command(Command::from(Change::RemoveServer { vip_id, dip }))
-            .await?,
-    ))
+    Ok(result(h.command(Command::from(change(vip_id, dip))).await?))
+}
+
+async fn remove_server(
+    State(h): State<Handle>,
+    Path(path): Path<(String, String)>,
+) -> Result<Json<api::CommandResult>, ApiFailure> {
+    server_change(&h, path, |vip_id, dip| Change::RemoveServer { vip_id, dip }).await
 }
 
 async fn drain(
     State(h): State<Handle>,
-    Path((vip, dip)): Path<(String, String)>,
+    Path(path): Path<(String, String)>,
 ) -> Result<Json<api::CommandResult>, ApiFailure> {
-    let vip_id = h.resolve_vip(&vip)?;
-    let dip = dip_of(&dip)?;
-    Ok(result(
-        h.command(Command::from(Change::DrainServer { vip_id, dip }))
-            .await?,
-    ))
+    server_change(&h, path, |vip_id, dip| Change::DrainServer { vip_id, dip }).await
 }
 
 async fn activate(
     State(h): State<Handle>,
-    Path((vip, dip)): Path<(String, String)>,
+    Path(path): Path<(String, String)>,
 ) -> Result<Json<api::CommandResult>, ApiFailure> {
-    let vip_id = h.resolve_vip(&vip)?;
-    let dip = dip_of(&dip)?;
-    Ok(result(
-        h.command(Command::from(Change::ActivateServer { vip_id, dip }))
-            .await?,
-    ))
+    server_change(&h, path, |vip_id, dip| Change::ActivateServer {
+        vip_id,
+        dip,
+    })
+    .await
 }
 
 async fn weight(
     State(h): State<Handle>,
-    Path((vip, dip)): Path<(String, String)>,
+    Path(path): Path<(String, String)>,
     Json(req): Json<api::SetWeight>,
 ) -> Result<Json<api::CommandResult>, ApiFailure> {
-    let vip_id = h.resolve_vip(&vip)?;
-    let dip = dip_of(&dip)?;
-    Ok(result(
-        h.command(Command::from(Change::SetWeight {
-            vip_id,
-            dip,
-            weight: req.weight,
-        }))
-        .await?,
-    ))
+    server_change(&h, path, |vip_id, dip| Change::SetWeight {
+        vip_id,
+        dip,
+        weight: req.weight,
+    })
+    .await
 }
 
 async fn metrics(State(h): State<Handle>) -> Response {
