@@ -217,13 +217,21 @@ struct Meta {
     verdict: Option<Verdict>,
 }
 
-const EMPTY_META: Meta = Meta {
-    head: HEADROOM as u32,
-    len: 0,
-    received_len: 0,
-    ingress_port: 0,
-    verdict: None,
-};
+impl Meta {
+    /// A frame of `len` bytes just received on `ingress_port`, at the
+    /// start of its slot's receive area, not yet processed.
+    const fn received(len: usize, ingress_port: u16) -> Meta {
+        Meta {
+            head: HEADROOM as u32,
+            len: len as u32,
+            received_len: len as u32,
+            ingress_port,
+            verdict: None,
+        }
+    }
+}
+
+const EMPTY_META: Meta = Meta::received(0, 0);
 
 /// A batch of frames in one preallocated arena.
 ///
@@ -319,13 +327,7 @@ impl Batch {
         };
         let start = self.len * self.stride + HEADROOM;
         self.arena[start..start + len].copy_from_slice(frame);
-        *meta = Meta {
-            head: HEADROOM as u32,
-            len: len as u32,
-            received_len: len as u32,
-            ingress_port,
-            verdict: None,
-        };
+        *meta = Meta::received(len, ingress_port);
         self.len += 1;
         Ok(())
     }
@@ -353,13 +355,7 @@ impl Batch {
                 max: self.max_frame,
             });
         }
-        self.meta[self.len] = Meta {
-            head: HEADROOM as u32,
-            len: len as u32,
-            received_len: len as u32,
-            ingress_port,
-            verdict: None,
-        };
+        self.meta[self.len] = Meta::received(len, ingress_port);
         self.len += 1;
         Ok(())
     }
