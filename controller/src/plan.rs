@@ -22,7 +22,7 @@
 //! computed by comparing the switch's tables, read back, with the desired
 //! state, in the same phases.
 
-use crate::alloc::{Allocator, Diff};
+use crate::alloc::{Allocator, Diff, Phases};
 use crate::batches::Batches;
 use beamer_pipeline::entries::{
     BucketAction, BucketKey, Entry, EntryKey, RouteAction, RouteKey, SwitchConfig, Update,
@@ -191,18 +191,8 @@ pub fn incremental(installed: &Desired, desired: &Desired) -> Option<Plan> {
 /// The plan from what a switch holds, read back, to `desired`: every
 /// difference, in the write order of the module documentation.
 pub fn reconcile(installed: &Installed, desired: &Desired) -> Plan {
-    #[derive(Default)]
-    struct Phases {
-        put_routes: Vec<Update>,
-        delete_service: Vec<Update>,
-        put_server_ports: Vec<Update>,
-        put_buckets: Vec<Update>,
-        delete_buckets: Vec<Update>,
-        put_service: Vec<Update>,
-        delete_server_ports: Vec<Update>,
-        delete_routes: Vec<Update>,
-    }
     let mut p = Phases::default();
+    let (mut put_routes, mut delete_routes) = (Vec::new(), Vec::new());
 
     let put = |entry: Entry| -> Option<Update> {
         match installed.entries.get(&entry.key()) {
@@ -212,7 +202,7 @@ pub fn reconcile(installed: &Installed, desired: &Desired) -> Plan {
         }
     };
     for (k, a) in &desired.routes {
-        p.put_routes.extend(put(Entry::Route(*k, *a)));
+        put_routes.extend(put(Entry::Route(*k, *a)));
     }
     for (k, a) in &desired.vips {
         let u = put(Entry::Vip(*k, *a));
@@ -240,7 +230,7 @@ pub fn reconcile(installed: &Installed, desired: &Desired) -> Plan {
     for (k, a) in stale {
         let u = Update::Delete(*k);
         match (k, a) {
-            (EntryKey::Route(_), _) => p.delete_routes.push(u),
+            (EntryKey::Route(_), _) => delete_routes.push(u),
             (EntryKey::Bucket(_), _) => p.delete_buckets.push(u),
             // A per-server port goes last, once no bucket points there; a
             // service port (or one we cannot read) stops first.
@@ -251,18 +241,10 @@ pub fn reconcile(installed: &Installed, desired: &Desired) -> Plan {
         }
     }
 
-    let body = [
-        p.put_routes,
-        p.delete_service,
-        p.put_server_ports,
-        p.put_buckets,
-        p.delete_buckets,
-        p.put_service,
-        p.delete_server_ports,
-        p.delete_routes,
-    ]
-    .into_iter()
-    .collect();
+    let body = std::iter::once(put_routes)
+        .chain(p.in_order())
+        .chain([delete_routes])
+        .collect();
     frame(installed.config, desired, body)
 }
 

@@ -15,15 +15,30 @@ use std::collections::BTreeMap;
 /// of removed servers go last, once no bucket points there.
 pub type Diff = Batches;
 
-/// The write phases; see [`Diff`].
+/// The write phases of VIP and bucket updates; see [`Diff`] for the order.
+/// A switch's [`Plan`](crate::plan::Plan) puts route updates around them.
 #[derive(Default)]
-struct Phases {
-    delete_service: Vec<Update>,
-    put_server_ports: Vec<Update>,
-    put_buckets: Vec<Update>,
-    delete_buckets: Vec<Update>,
-    put_service: Vec<Update>,
-    delete_server_ports: Vec<Update>,
+pub(crate) struct Phases {
+    pub(crate) delete_service: Vec<Update>,
+    pub(crate) put_server_ports: Vec<Update>,
+    pub(crate) put_buckets: Vec<Update>,
+    pub(crate) delete_buckets: Vec<Update>,
+    pub(crate) put_service: Vec<Update>,
+    pub(crate) delete_server_ports: Vec<Update>,
+}
+
+impl Phases {
+    /// The phases' updates, in write order.
+    pub(crate) fn in_order(self) -> [Vec<Update>; 6] {
+        [
+            self.delete_service,
+            self.put_server_ports,
+            self.put_buckets,
+            self.delete_buckets,
+            self.put_service,
+            self.delete_server_ports,
+        ]
+    }
 }
 
 fn vip_map(vips: &BTreeMap<u16, Vip>) -> BTreeMap<VipKey, VipAction> {
@@ -90,14 +105,5 @@ pub(crate) fn diff(old: &BTreeMap<u16, Vip>, new: &BTreeMap<u16, Vip>) -> Diff {
         }
     }
 
-    [
-        p.delete_service,
-        p.put_server_ports,
-        p.put_buckets,
-        p.delete_buckets,
-        p.put_service,
-        p.delete_server_ports,
-    ]
-    .into_iter()
-    .collect()
+    p.in_order().into_iter().collect()
 }

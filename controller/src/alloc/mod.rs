@@ -84,6 +84,7 @@ pub mod scenario;
 
 pub use apportion::Ideal;
 pub use diff::Diff;
+pub(crate) use diff::Phases;
 pub use error::{AllocError, PortUser};
 pub use model::{BucketState, Change, Server, ServerSpec, ServerState, ServicePort, Vip, VipSpec};
 pub use report::{Report, ServerShare, VipReport};
