@@ -72,6 +72,56 @@ impl From<p4::v1::Uint128> for u128 {
     }
 }
 
+impl p4::v1::FieldMatch {
+    /// An exact match of field `field_id` on the bytestring `value`.
+    pub fn exact(field_id: u32, value: impl Into<Vec<u8>>) -> Self {
+        p4::v1::FieldMatch {
+            field_id,
+            field_match_type: Some(p4::v1::field_match::FieldMatchType::Exact(
+                p4::v1::field_match::Exact {
+                    value: value.into(),
+                },
+            )),
+        }
+    }
+
+    /// A longest-prefix match of field `field_id`: the first `prefix_len`
+    /// bits of the bytestring `value`.
+    pub fn lpm(field_id: u32, value: impl Into<Vec<u8>>, prefix_len: i32) -> Self {
+        p4::v1::FieldMatch {
+            field_id,
+            field_match_type: Some(p4::v1::field_match::FieldMatchType::Lpm(
+                p4::v1::field_match::Lpm {
+                    value: value.into(),
+                    prefix_len,
+                },
+            )),
+        }
+    }
+}
+
+impl p4::v1::action::Param {
+    /// Parameter `param_id` with the bytestring `value`.
+    pub fn new(param_id: u32, value: impl Into<Vec<u8>>) -> Self {
+        p4::v1::action::Param {
+            param_id,
+            value: value.into(),
+        }
+    }
+}
+
+impl p4::v1::TableAction {
+    /// A direct action with its parameters.
+    pub fn action(action_id: u32, params: impl IntoIterator<Item = p4::v1::action::Param>) -> Self {
+        p4::v1::TableAction {
+            r#type: Some(p4::v1::table_action::Type::Action(p4::v1::Action {
+                action_id,
+                params: params.into_iter().collect(),
+            })),
+        }
+    }
+}
+
 impl google::rpc::Code {
     /// The same code as a tonic status code.
     pub fn to_tonic(self) -> tonic::Code {

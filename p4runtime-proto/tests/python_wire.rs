@@ -22,39 +22,16 @@ use std::process::Command;
 // ---- messages built in Rust (wire_check.py rebuilds the same values) ----------
 
 fn exact(field_id: u32, value: &[u8]) -> v1::FieldMatch {
-    v1::FieldMatch {
-        field_id,
-        field_match_type: Some(v1::field_match::FieldMatchType::Exact(
-            v1::field_match::Exact {
-                value: value.to_vec(),
-            },
-        )),
-    }
+    v1::FieldMatch::exact(field_id, value)
 }
 
 fn lpm(field_id: u32, value: &[u8], prefix_len: i32) -> v1::FieldMatch {
-    v1::FieldMatch {
-        field_id,
-        field_match_type: Some(v1::field_match::FieldMatchType::Lpm(v1::field_match::Lpm {
-            value: value.to_vec(),
-            prefix_len,
-        })),
-    }
+    v1::FieldMatch::lpm(field_id, value, prefix_len)
 }
 
 fn action(action_id: u32, params: &[(u32, &[u8])]) -> Option<v1::TableAction> {
-    Some(v1::TableAction {
-        r#type: Some(v1::table_action::Type::Action(v1::Action {
-            action_id,
-            params: params
-                .iter()
-                .map(|&(param_id, value)| v1::action::Param {
-                    param_id,
-                    value: value.to_vec(),
-                })
-                .collect(),
-        })),
-    })
+    let params = params.iter().map(|&(id, v)| v1::action::Param::new(id, v));
+    Some(v1::TableAction::action(action_id, params))
 }
 
 fn update(kind: v1::update::Type, entity: v1::entity::Entity) -> v1::Update {

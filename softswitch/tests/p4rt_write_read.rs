@@ -580,29 +580,12 @@ async fn padded_bytestrings_are_accepted_and_read_back_canonical() {
 // ---- bad input --------------------------------------------------------------
 
 fn exact(field_id: u32, value: &[u8]) -> v1::FieldMatch {
-    v1::FieldMatch {
-        field_id,
-        field_match_type: Some(v1::field_match::FieldMatchType::Exact(
-            v1::field_match::Exact {
-                value: value.to_vec(),
-            },
-        )),
-    }
+    v1::FieldMatch::exact(field_id, value)
 }
 
 fn action(action_id: u32, params: &[(u32, &[u8])]) -> Option<v1::TableAction> {
-    Some(v1::TableAction {
-        r#type: Some(v1::table_action::Type::Action(v1::Action {
-            action_id,
-            params: params
-                .iter()
-                .map(|(id, v)| v1::action::Param {
-                    param_id: *id,
-                    value: v.to_vec(),
-                })
-                .collect(),
-        })),
-    })
+    let params = params.iter().map(|&(id, v)| v1::action::Param::new(id, v));
+    Some(v1::TableAction::action(action_id, params))
 }
 
 /// A well-formed bucket INSERT, (vip_id 1, bucket 9) -> 10.0.0.1.

@@ -9,30 +9,15 @@ use p4runtime_proto::bytestring;
 use p4runtime_proto::p4::v1;
 
 fn exact(field_id: u32, value: u64) -> v1::FieldMatch {
-    v1::FieldMatch {
-        field_id,
-        field_match_type: Some(v1::field_match::FieldMatchType::Exact(
-            v1::field_match::Exact {
-                value: bytestring::from_u64(value),
-            },
-        )),
-    }
+    v1::FieldMatch::exact(field_id, bytestring::from_u64(value))
 }
 
 fn param(param_id: u32, value: u64) -> v1::action::Param {
-    v1::action::Param {
-        param_id,
-        value: bytestring::from_u64(value),
-    }
+    v1::action::Param::new(param_id, bytestring::from_u64(value))
 }
 
 fn action(action_id: u32, params: Vec<v1::action::Param>) -> Option<v1::TableAction> {
-    Some(v1::TableAction {
-        r#type: Some(v1::table_action::Type::Action(v1::Action {
-            action_id,
-            params,
-        })),
-    })
+    Some(v1::TableAction::action(action_id, params))
 }
 
 fn match_of(key: &EntryKey) -> Vec<v1::FieldMatch> {
@@ -50,13 +35,11 @@ fn match_of(key: &EntryKey) -> Vec<v1::FieldMatch> {
         // A /0 prefix is "don't care": the field is left out (spec, "Match
         // Format").
         EntryKey::Route(RouteKey { len: 0, .. }) => vec![],
-        EntryKey::Route(k) => vec![v1::FieldMatch {
-            field_id: routes_key::DST_ADDR,
-            field_match_type: Some(v1::field_match::FieldMatchType::Lpm(v1::field_match::Lpm {
-                value: bytestring::from_u64(u32::from(k.prefix).into()),
-                prefix_len: k.len.into(),
-            })),
-        }],
+        EntryKey::Route(k) => vec![v1::FieldMatch::lpm(
+            routes_key::DST_ADDR,
+            bytestring::from_u64(u32::from(k.prefix).into()),
+            k.len.into(),
+        )],
     }
 }
 
