@@ -55,7 +55,7 @@ fn bf_p4c_output(tag: &str) -> Scratch {
     let d = Scratch::new(&format!("beamer-tofino-{tag}"));
     d.write(
         "beamer.conf",
-        &conf(&[("pipe", "tofino.bin", &[0, 1, 2, 3])]),
+        conf(&[("pipe", "tofino.bin", &[0, 1, 2, 3])]),
     );
     d.write(
         "manifest.json",
@@ -63,7 +63,7 @@ fn bf_p4c_output(tag: &str) -> Scratch {
     );
     d.write("bfrt.json", BFRT);
     d.write("pipe/context.json", CONTEXT);
-    d.write("pipe/tofino.bin", &binary());
+    d.write("pipe/tofino.bin", binary());
     d.write("pipe/logs/table_summary.log", b"stage 0 ...");
     d.write("p4info.txt", b"pkg_info { arch: \"tna\" }");
     d
@@ -170,7 +170,7 @@ fn sde_installed_layout_without_conf() {
     let d = Scratch::new("beamer-tofino-installed");
     d.write("bf-rt.json", BFRT);
     d.write("pipe/context.json", CONTEXT);
-    d.write("pipe/tofino.bin", &binary());
+    d.write("pipe/tofino.bin", binary());
     d.write("events.json", b"{}");
 
     let program = CompiledProgram::locate(d.dir()).unwrap();
@@ -194,7 +194,7 @@ fn conf_paths_as_written_are_found_outside_the_directory() {
         .replace("build/tna/bfrt.json", bfrt.to_str().unwrap());
     d.write("beamer.conf", conf.as_bytes());
     d.write("pipe/context.json", CONTEXT);
-    d.write("pipe/tofino.bin", &binary());
+    d.write("pipe/tofino.bin", binary());
 
     let config = pack_dir(d.dir(), &PackOptions::default()).unwrap();
     assert_eq!(config.bfruntime_info, BFRT);
@@ -206,11 +206,11 @@ fn tofino2_binary_name_comes_from_the_conf() {
     let d = Scratch::new("beamer-tofino-t2");
     d.write(
         "beamer.conf",
-        &conf(&[("pipe", "tofino2.bin", &[0, 1, 2, 3])]),
+        conf(&[("pipe", "tofino2.bin", &[0, 1, 2, 3])]),
     );
     d.write("bfrt.json", BFRT);
     d.write("pipe/context.json", CONTEXT);
-    d.write("pipe/tofino2.bin", &binary());
+    d.write("pipe/tofino2.bin", binary());
     let config = pack_dir(d.dir(), &PackOptions::default()).unwrap();
     assert_eq!(config.profiles[0].binary, binary());
 }
@@ -220,15 +220,15 @@ fn two_pipelines(tag: &str) -> Scratch {
     let d = Scratch::new(&format!("beamer-tofino-{tag}"));
     d.write(
         "beamer.conf",
-        &conf(&[
+        conf(&[
             ("pipe0", "tofino.bin", &[0, 2]),
             ("pipe1", "tofino.bin", &[1, 3]),
         ]),
     );
     d.write("bfrt.json", BFRT);
     for p in ["pipe0", "pipe1"] {
-        d.write(&format!("{p}/context.json"), CONTEXT);
-        d.write(&format!("{p}/tofino.bin"), p.as_bytes());
+        d.write(format!("{p}/context.json"), CONTEXT);
+        d.write(format!("{p}/tofino.bin"), p.as_bytes());
     }
     d
 }
@@ -349,7 +349,7 @@ fn missing_or_broken_files_are_named() {
         (
             "pipeline name with a slash",
             |d| {
-                d.write("beamer.conf", &conf(&[("../pipe", "tofino.bin", &[0])]));
+                d.write("beamer.conf", conf(&[("../pipe", "tofino.bin", &[0])]));
             },
             "p4_pipelines[0].p4_pipeline_name \"../pipe\" is not a directory name",
         ),
@@ -358,7 +358,7 @@ fn missing_or_broken_files_are_named() {
             |d| {
                 d.write(
                     "beamer.conf",
-                    &conf(&[
+                    conf(&[
                         ("pipe", "tofino.bin", &[0, 1]),
                         ("pipe", "tofino.bin", &[1]),
                     ]),
@@ -432,8 +432,8 @@ fn layout_without_conf_names_what_is_missing() {
             |d| {
                 d.write("bfrt.json", BFRT);
                 for p in ["pipe0", "pipe1"] {
-                    d.write(&format!("{p}/context.json"), CONTEXT);
-                    d.write(&format!("{p}/tofino.bin"), b"x");
+                    d.write(format!("{p}/context.json"), CONTEXT);
+                    d.write(format!("{p}/tofino.bin"), b"x");
                 }
             },
             "pipe scope of \"pipe0\": unknown: no .conf gives the pipe scopes",
@@ -506,7 +506,7 @@ fn overlapping_scopes_in_the_conf_are_refused() {
     let d = two_pipelines("overlap");
     d.write(
         "beamer.conf",
-        &conf(&[
+        conf(&[
             ("pipe0", "tofino.bin", &[0, 1]),
             ("pipe1", "tofino.bin", &[1, 3]),
         ]),
