@@ -325,7 +325,8 @@ fn lifecycle_missing() -> Option<String> {
 macro_rules! require_lifecycle {
     ($what:expr) => {
         if let Some(why) = lifecycle_missing() {
-            beamer_testbed::say_skipped(
+            beamer_testbed::skip_unless_required(
+                beamer_testbed::REQUIRE_TOOLS,
                 $what,
                 &format!("{why}; run as root with iproute2, ethtool and python3"),
             );

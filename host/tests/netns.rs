@@ -47,7 +47,11 @@ const BITS: u8 = 8;
 macro_rules! require_root {
     ($what:expr) => {
         if let Some(why) = beamer_testbed::missing(&["ip"], true) {
-            beamer_testbed::say_skipped($what, &format!("{why}; run as root to test it"));
+            beamer_testbed::skip_unless_required(
+                beamer_testbed::REQUIRE_TOOLS,
+                $what,
+                &format!("{why}; run as root to test it"),
+            );
             return;
         }
     };

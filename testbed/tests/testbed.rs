@@ -2,7 +2,9 @@
 //! root and iproute2; without them each test says what it did not run.
 #![cfg(target_os = "linux")]
 
-use beamer_testbed::{Netns, Proc, missing, say_skipped, sock, sweep_stale};
+use beamer_testbed::{
+    Netns, Proc, REQUIRE_TOOLS, missing, skip_unless_required, sock, sweep_stale,
+};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::Path;
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 macro_rules! require {
     ($what:expr) => {
         if let Some(why) = missing(&["ip"], false) {
-            say_skipped($what, &why);
+            skip_unless_required(REQUIRE_TOOLS, $what, &why);
             return;
         }
     };
@@ -133,7 +135,8 @@ fn tcp_and_mptcp_sockets_inside_a_namespace() {
     assert!(r.is_err());
     assert!(t.elapsed() < Duration::from_secs(2));
     if !mptcp_ok {
-        say_skipped(
+        skip_unless_required(
+            REQUIRE_TOOLS,
             "the MPTCP half of the socket test",
             "the kernel has no MPTCP",
         );
