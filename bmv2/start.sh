@@ -25,7 +25,10 @@ Starts simple_switch_grpc in the background and waits for its P4Runtime server.
                     which bmv2 needs to forward TCP
   --mtu BYTES       MTU of the veths created (default: the kernel's, 1500)
   --log-level L     trace, debug, info, warn, error or off (default: info)
-  --log-file FILE   bmv2's log (default: RUN_DIR/bmv2.log)
+  --log-file FILE   bmv2's log, flushed line by line; bmv2 appends .txt to the
+                    name it is given, so FILE ends in .txt and bmv2 gets FILE
+                    without it (default: RUN_DIR/bmv2.log.txt; none with
+                    --log-level off)
   --cpu-port N      enable P4Runtime packet-in/out on port N (default: off)
   --json FILE       load this bmv2 JSON at start (default: none, --no-p4)
   --run-dir DIR     pid file, created veths and logs (default:
@@ -99,6 +102,8 @@ case $grpc_host in
 *) probe_host=$grpc_host ;;
 esac
 [[ -z $json || -f $json ]] || usage_error "--json $json: no such file"
+[[ -z $log_file || $log_file == ?*.txt ]] ||
+	usage_error "--log-file $log_file: bmv2 writes its log to the name it is given plus .txt; give a name ending in .txt (such as $log_file.txt)"
 
 ports=() # simple_switch_grpc -i arguments
 declare -A used_port=() used_iface=()
@@ -130,7 +135,10 @@ done
 ((${#ports[@]})) || usage_error "no ports: give --iface or --veth"
 
 run_dir=${run_dir:-/tmp/beamer-bmv2-$device_id}
-log_file=${log_file:-$run_dir/bmv2.log}
+# bmv2 (its bundled spdlog) writes the log to the name it is given plus
+# ".txt": $log_file is the file it writes, as users will look for it.
+log_file=${log_file:-$run_dir/bmv2.log.txt}
+[[ $log_level != off ]] || log_file=
 pid_file=$run_dir/simple_switch_grpc.pid
 veth_file=$run_dir/veths
 
@@ -227,7 +235,10 @@ for i in "${!veth_ifc[@]}"; do
 	offloads_off "$ns" "$peer"
 done
 
-args=(--device-id "$device_id" --log-file "$log_file" --log-level "$log_level" "${ports[@]}")
+args=(--device-id "$device_id")
+# Without --log-flush bmv2 buffers its log: a crash would leave it empty.
+[[ -z $log_file ]] || args+=(--log-file "${log_file%.txt}" --log-flush)
+args+=(--log-level "$log_level" "${ports[@]}")
 if [[ -n $json ]]; then
 	args+=("$json")
 else
@@ -237,27 +248,42 @@ args+=(-- --grpc-server-addr "$grpc")
 [[ -z $cpu_port ]] || args+=(--cpu-port "$cpu_port")
 args+=(${extra[@]+"${extra[@]}"})
 
+# What the switch said, for a failed start: its output, then its log.
+show_output() {
+	printf '%s: simple_switch_grpc output (%s):\n' "$SCRIPT" "$run_dir/stdout.log" >&2
+	tail -n 20 "$run_dir/stdout.log" >&2 || true
+	if [[ -n $log_file && -s $log_file ]]; then
+		printf '%s: end of its log (%s):\n' "$SCRIPT" "$log_file" >&2
+		tail -n 20 "$log_file" >&2 || true
+	fi
+}
+
 # setsid: the switch outlives this shell and its terminal.
 setsid "$SSG" "${args[@]}" >"$run_dir/stdout.log" 2>&1 </dev/null &
 pid=$!
-start_time=$(proc_start_time "$pid") || die "simple_switch_grpc exited at once: $(tail -n 5 "$run_dir/stdout.log")"
+if ! start_time=$(proc_start_time "$pid"); then
+	sleep 0.1 # let a dying switch finish its output
+	show_output
+	die "simple_switch_grpc exited at once"
+fi
 printf '%s %s\n' "$pid" "$start_time" >"$pid_file"
 
 # Ready when the P4Runtime port accepts connections.
 deadline=$((SECONDS + wait_secs))
 until (exec 3<>"/dev/tcp/$probe_host/$grpc_port") 2>/dev/null; do
 	if ! kill -0 "$pid" 2>/dev/null; then
-		printf '%s: simple_switch_grpc exited; its output:\n' "$SCRIPT" >&2
-		tail -n 20 "$run_dir/stdout.log" >&2 || true
-		[[ ! -f $log_file ]] || tail -n 20 "$log_file" >&2 || true
-		exit 1
+		show_output
+		die "simple_switch_grpc exited before its P4Runtime server listened on $grpc"
 	fi
-	((SECONDS < deadline)) || die "no P4Runtime server on $grpc after ${wait_secs}s (see $run_dir/stdout.log, $log_file)"
+	if ((SECONDS >= deadline)); then
+		show_output
+		die "no P4Runtime server on $grpc after ${wait_secs}s"
+	fi
 	sleep 0.2
 done
 started=1
 
 printf 'simple_switch_grpc running: pid %s, device id %s, P4Runtime %s, ports %s\n' \
 	"$pid" "$device_id" "$grpc" "${ports[*]}"
-printf '  %s; logs %s and %s\n' "$([[ -n $json ]] && echo "loaded $json" || echo "no program: the controller pushes it")" "$log_file" "$run_dir/stdout.log"
+printf '  %s; output %s, log %s\n' "$([[ -n $json ]] && echo "loaded $json" || echo "no program: the controller pushes it")" "$run_dir/stdout.log" "${log_file:-off}"
 printf '  stop with: %s/stop.sh --run-dir %s\n' "$here" "$run_dir"

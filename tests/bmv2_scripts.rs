@@ -7,13 +7,15 @@
 //! 69, and that nothing was created.
 //!
 //! The lifecycle tests then run `start.sh` and `stop.sh` with a stand-in
-//! for simple_switch_grpc: a script that records its arguments and listens
-//! on the P4Runtime address like the real server. They check the command
-//! line the switch gets, the veth pairs (one end in a namespace, MTU,
-//! offloads off), the refusal to start twice, and that `stop.sh`, or a
-//! failed start, leaves no process, pid file or veth behind. They need
-//! root, iproute2, ethtool and Python (`BEAMER_PYTHON`, default python3);
-//! without them they print what they did not run.
+//! for simple_switch_grpc: a script that records its arguments, writes its
+//! log where the real bmv2 does (the `--log-file` name plus `.txt`) and
+//! listens on the P4Runtime address like the real server. They check the
+//! command line the switch gets, the log file's name, the veth pairs (one
+//! end in a namespace, MTU, offloads off), the refusal to start twice, and
+//! that `stop.sh`, or a failed start, leaves no process, pid file or veth
+//! behind and shows the switch's output and log. They need root, iproute2,
+//! ethtool and Python (`BEAMER_PYTHON`, default python3); without them
+//! they print what they did not run.
 
 use beamer_testbed::{Scratch, python};
 use std::collections::BTreeSet;
@@ -203,6 +205,11 @@ fn bad_arguments_are_refused_before_anything_happens() {
             &["--iface", "1@lo", "--bogus"],
             "unknown argument '--bogus'",
         ),
+        // bmv2 would write x.log.txt: the name must say so.
+        (
+            &["--iface", "1@lo", "--log-file", "x.log", "--run-dir", rd],
+            "give a name ending in .txt (such as x.log.txt)",
+        ),
     ];
     for (args, expected) in cases {
         let out = run("start.sh", args, "/usr/sbin:/usr/bin:/sbin:/bin", &env);
@@ -335,18 +342,27 @@ macro_rules! require_lifecycle {
     };
 }
 
+/// What the stand-in switch writes to its log, as bmv2 does.
+const FAKE_LOG_LINE: &str = "[bmv2] [I] fake: switch started";
+
 /// A stand-in for simple_switch_grpc: writes its arguments, one per line,
-/// to `argv`, then (in mode "listen") listens on the --grpc-server-addr
-/// address until killed, (mode "exit") exits 1 at once, or (mode "mute")
-/// sleeps without listening.
+/// to `argv`; given `--log-file NAME`, writes a line to `NAME.txt`, where
+/// bmv2 1.15 (its spdlog) puts its log; then (in mode "listen") listens on
+/// the --grpc-server-addr address until killed, (mode "exit") exits 1 at
+/// once, or (mode "mute") sleeps without listening.
 fn fake_switch(dir: &Path, mode: &str) -> PathBuf {
     let p = dir.join("simple_switch_grpc");
     let argv = dir.join("argv");
     let body = format!(
         r#"#!/bin/bash
 printf '%s\n' "$@" > '{argv}'
-addr=; prev=
-for a in "$@"; do [[ $prev == --grpc-server-addr ]] && addr=$a; prev=$a; done
+addr=; log=; prev=
+for a in "$@"; do
+    [[ $prev == --grpc-server-addr ]] && addr=$a
+    [[ $prev == --log-file ]] && log=$a
+    prev=$a
+done
+[[ -z $log ]] || echo '{FAKE_LOG_LINE}' > "$log.txt"
 case {mode} in
 exit) echo "fake: cannot open port" >&2; exit 1 ;;
 mute) exec sleep 600 ;;
@@ -512,6 +528,7 @@ fn start_and_stop_with_a_stand_in_switch() {
         "7",
         "--log-file",
         &log,
+        "--log-flush",
         "--log-level",
         "warn",
         "-i",
@@ -525,6 +542,10 @@ fn start_and_stop_with_a_stand_in_switch() {
         "--extra-target-option",
     ];
     assert_eq!(argv.lines().collect::<Vec<_>>(), want);
+    // bmv2 wrote its log to the name plus .txt, which start.sh names.
+    let log_txt = format!("{log}.txt");
+    assert!(stdout.contains(&format!("log {log_txt}")), "{stdout}");
+    assert_eq!(fs::read_to_string(&log_txt).unwrap().trim(), FAKE_LOG_LINE);
 
     // The veths: switch ends here, one peer in the namespace, MTU, offloads.
     let pid = rig.pid().expect("pid file");
@@ -620,6 +641,12 @@ fn a_failed_start_leaves_nothing_behind() {
         assert_eq!(out.status.code(), Some(1), "{what}: {out:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(expected), "{what}: {err:?} lacks {expected:?}");
+        // The end of the switch's log, from the file bmv2 writes.
+        let log = format!("{}/bmv2.log.txt", run_dir.display());
+        assert!(
+            err.contains(&format!("end of its log ({log})")) && err.contains(FAKE_LOG_LINE),
+            "{what}: no log tail in {err:?}"
+        );
         assert!(
             !link_exists(None, &rig.names[0]),
             "{what}: veth left behind"
@@ -633,5 +660,63 @@ fn a_failed_start_leaves_nothing_behind() {
             "{what}: pid file left"
         );
         assert!(!run_dir.join("veths").exists(), "{what}: veth list left");
+    }
+}
+
+#[test]
+fn the_log_file_is_named_as_bmv2_writes_it() {
+    require_lifecycle!("start.sh log file names");
+    let s = Scratch::new("beamer-bmv2-test-log");
+    let fake = fake_switch(s.dir(), "listen");
+    let env = [("SIMPLE_SWITCH_GRPC", fake.to_str().unwrap())];
+    let run_dir = s.path("run");
+    let rd = run_dir.to_str().unwrap();
+    let custom = s.path("switch-log.txt");
+    let custom_arg = custom.to_str().unwrap();
+    let base = s.path("switch-log");
+
+    // (description, extra start.sh arguments, the log options bmv2 gets,
+    // the log file start.sh names)
+    type Case<'a> = (&'a str, Vec<&'a str>, Vec<&'a str>, Option<&'a Path>);
+    let cases: Vec<Case> = vec![
+        (
+            "a log file of one's own: bmv2 gets the name without .txt",
+            vec!["--log-file", custom_arg],
+            vec!["--log-file", base.to_str().unwrap(), "--log-flush"],
+            Some(custom.as_path()),
+        ),
+        (
+            "logging off: no log file",
+            vec!["--log-level", "off"],
+            vec![],
+            None,
+        ),
+    ];
+    for (what, extra, want_log, named) in cases {
+        let grpc = format!("127.0.0.1:{}", free_port());
+        let mut args = vec!["--iface", "1@lo", "--grpc", &grpc, "--run-dir", rd];
+        args.extend(extra);
+        let out = run("start.sh", &args, SYSTEM_PATH, &env);
+        assert!(out.status.success(), "{what}: {out:?}");
+        let argv = fs::read_to_string(s.path("argv")).unwrap();
+        let got: Vec<&str> = argv
+            .lines()
+            .skip_while(|a| *a != "--log-file")
+            .take_while(|a| *a != "--log-level")
+            .collect();
+        assert_eq!(got, want_log, "{what}: {argv}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        match named {
+            Some(file) => {
+                assert!(
+                    stdout.contains(&format!("log {}", file.display())),
+                    "{what}: {stdout}"
+                );
+                assert_eq!(fs::read_to_string(file).unwrap().trim(), FAKE_LOG_LINE);
+            }
+            None => assert!(stdout.contains("log off"), "{what}: {stdout}"),
+        }
+        let stop = run("stop.sh", &["--run-dir", rd], SYSTEM_PATH, &[]);
+        assert!(stop.status.success(), "{what}: {stop:?}");
     }
 }
