@@ -21,8 +21,9 @@ Starts simple_switch_grpc in the background and waits for its P4Runtime server.
   --veth N@IFACE:PEER[@NETNS]
                     create the veth pair IFACE/PEER, attach IFACE as port N and
                     move PEER into the network namespace NETNS (repeat); both
-                    ends come up with checksum offloads, TSO, GSO and GRO off,
-                    which bmv2 needs to forward TCP
+                    ends come up with IPv6 off (no IPv6 chatter reaches the
+                    mux) and checksum offloads, TSO, GSO and GRO off, which
+                    bmv2 needs to forward TCP
   --mtu BYTES       MTU of the veths created (default: the kernel's, 1500)
   --log-level L     trace, debug, info, warn, error or off (default: info)
   --log-file FILE   bmv2's log, flushed line by line; bmv2 appends .txt to the
@@ -215,6 +216,19 @@ offloads_off() {
 	[[ $state == *"tx-checksumming: off"* ]] || die "cannot turn TX checksum offload off on $ifc"
 }
 
+# ipv6_off NS IFACE: disables IPv6 on IFACE, in namespace NS or here when
+# NS is empty (/proc/sys/net shows the namespace of the process reading
+# it); nothing to do when the kernel has no IPv6.
+ipv6_off() {
+	local ns=$1 knob=/proc/sys/net/ipv6/conf/$2/disable_ipv6
+	if [[ -n $ns ]]; then
+		# shellcheck disable=SC2016 # $1 is the inner shell's
+		ip netns exec "$ns" bash -c '[[ ! -e $1 ]] || echo 1 >"$1"' ipv6_off "$knob"
+	elif [[ -e $knob ]]; then
+		echo 1 >"$knob"
+	fi
+}
+
 for i in "${!veth_ifc[@]}"; do
 	ifc=${veth_ifc[$i]} peer=${veth_peer[$i]} ns=${veth_ns[$i]}
 	# The peer is made in its namespace directly: its name may exist here.
@@ -225,10 +239,11 @@ for i in "${!veth_ifc[@]}"; do
 		ip link set dev "$ifc" mtu "$mtu"
 		ip ${ns:+-n "$ns"} link set dev "$peer" mtu "$mtu"
 	fi
-	# No IPv6 on the switch side: no router solicitations through the mux.
-	if [[ -w /proc/sys/net/ipv6/conf/$ifc/disable_ipv6 ]]; then
-		echo 1 >"/proc/sys/net/ipv6/conf/$ifc/disable_ipv6"
-	fi
+	# No IPv6 on either end, before they come up: the peer's router
+	# solicitations, MLD reports and DAD would reach the mux, which counts
+	# them as non_ipv4 drops.
+	ipv6_off "" "$ifc"
+	ipv6_off "$ns" "$peer"
 	ip link set dev "$ifc" up
 	ip ${ns:+-n "$ns"} link set dev "$peer" up
 	offloads_off "" "$ifc"

@@ -11,11 +11,11 @@
 //! log where the real bmv2 does (the `--log-file` name plus `.txt`) and
 //! listens on the P4Runtime address like the real server. They check the
 //! command line the switch gets, the log file's name, the veth pairs (one
-//! end in a namespace, MTU, offloads off), the refusal to start twice, and
-//! that `stop.sh`, or a failed start, leaves no process, pid file or veth
-//! behind and shows the switch's output and log. They need root, iproute2,
-//! ethtool and Python (`BEAMER_PYTHON`, default python3); without them
-//! they print what they did not run.
+//! end in a namespace, MTU, offloads and IPv6 off), the refusal to start
+//! twice, and that `stop.sh`, or a failed start, leaves no process, pid
+//! file or veth behind and shows the switch's output and log. They need
+//! root, iproute2, ethtool and Python (`BEAMER_PYTHON`, default python3);
+//! without them they print what they did not run.
 
 use beamer_testbed::{Scratch, python};
 use std::collections::BTreeSet;
@@ -469,6 +469,24 @@ fn ip_out(ns: Option<&str>, args: &[&str]) -> String {
     String::from_utf8_lossy(&c.args(args).output().unwrap().stdout).into_owned()
 }
 
+/// Whether IPv6 is disabled on interface `name` (in namespace `ns`);
+/// `None` when the kernel has no IPv6.
+fn ipv6_disabled(ns: Option<&str>, name: &str) -> Option<bool> {
+    if !Path::new("/proc/sys/net/ipv6").exists() {
+        return None;
+    }
+    // /proc/sys/net shows the namespace of the process that reads it.
+    let knob = format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6");
+    let out = match ns {
+        Some(ns) => Command::new("ip")
+            .args(["netns", "exec", ns, "cat", &knob])
+            .output(),
+        None => Command::new("cat").arg(&knob).output(),
+    }
+    .unwrap();
+    Some(String::from_utf8_lossy(&out.stdout).trim() == "1")
+}
+
 fn tx_checksum_off(ns: Option<&str>, name: &str) -> bool {
     let out = match ns {
         Some(ns) => Command::new("ip")
@@ -563,6 +581,18 @@ fn start_and_stop_with_a_stand_in_switch() {
     assert!(ip_out(Some(&rig.ns), &["link", "show", "dev", &a_peer]).contains("state UP"));
     assert!(tx_checksum_off(None, &a) && tx_checksum_off(Some(&rig.ns), &a_peer));
     assert!(tx_checksum_off(None, &b) && tx_checksum_off(None, &b_peer));
+    // No IPv6 on either end, the peer in its namespace included.
+    for (ns, n) in [
+        (None, &a),
+        (Some(rig.ns.as_str()), &a_peer),
+        (None, &b),
+        (None, &b_peer),
+    ] {
+        match ipv6_disabled(ns, n) {
+            Some(off) => assert!(off, "IPv6 on at {n} ({ns:?})"),
+            None => eprintln!("NOTE: the kernel has no IPv6; {n} not checked"),
+        }
+    }
 
     // A second start with the same run directory is refused, untouched.
     let again = run("start.sh", &args, SYSTEM_PATH, &env);
