@@ -54,7 +54,7 @@ pub mod tablefile;
 pub mod tables;
 
 pub use counters::CounterData;
-pub use packet::{Batch, BatchSize, Frame, FrameError, HEADROOM, Verdict};
+pub use packet::{Batch, BatchSize, Frame, FrameError, Frames, HEADROOM, Verdict};
 pub use switch::{
     BatchRun, CounterError, MemoryReport, Switch, TableKind, Totals, UpdateError, Worker,
 };

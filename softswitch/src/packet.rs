@@ -15,7 +15,9 @@
 //! [`Batch`] owns one allocation for all its frames, made once; I/O backends
 //! receive into it (or copy into it) and read the verdicts back. [`Frame`]
 //! is the same contract over memory someone else owns, such as a packet
-//! ring with reserved headroom.
+//! ring with reserved headroom, and [`Frames`] is a batch of them: what
+//! [`crate::Worker::process_frames`] runs the pipeline over, a [`Batch`]
+//! or frames a backend leaves where the kernel put them.
 
 use beamer_pipeline::DropReason;
 use beamer_pipeline::wire::option::OUTER_HEADER_LEN;
@@ -206,6 +208,26 @@ impl<'a> Frame<'a> {
         self.head = head;
         self.len = len;
     }
+}
+
+/// The frames of one batch, wherever their memory is: the arena of a
+/// [`Batch`], or frames a backend leaves in place (a packet ring with
+/// reserved headroom). [`crate::Worker::process_frames`] runs the pipeline
+/// over them in two passes, the first reading every frame, the second
+/// rewriting each, so the batch's cache misses overlap whatever holds the
+/// frames.
+pub trait Frames {
+    /// How many frames the batch holds.
+    fn count(&self) -> usize;
+
+    /// Calls `f` with the bytes of every frame, in order.
+    fn each_bytes(&self, f: impl FnMut(&[u8]));
+
+    /// Calls `f` with every frame, in order, as a [`Frame`] with its
+    /// headroom (at least [`MAX_GROWTH`] bytes), its index and its ingress
+    /// port; keeps the verdict `f` returns and the frame's span after `f`
+    /// (the output frame).
+    fn each_frame(&mut self, f: impl FnMut(usize, &mut Frame<'_>, u16) -> Verdict);
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -419,6 +441,23 @@ impl Batch {
     }
 }
 
+impl Frames for Batch {
+    #[inline]
+    fn count(&self) -> usize {
+        self.len
+    }
+
+    #[inline]
+    fn each_bytes(&self, f: impl FnMut(&[u8])) {
+        self.frames().for_each(f);
+    }
+
+    #[inline]
+    fn each_frame(&mut self, f: impl FnMut(usize, &mut Frame<'_>, u16) -> Verdict) {
+        self.for_each_frame(f);
+    }
+}
+
 impl fmt::Debug for Batch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Batch")
@@ -481,5 +520,111 @@ mod tests {
             Err(FrameError::OutOfBounds { .. })
         ));
         assert_eq!(Frame::new(&mut buf, 36, 64).unwrap().len(), 64);
+    }
+
+    /// Frames in buffers of their own (as a packet ring holds them), each
+    /// with just the headroom the pipeline needs.
+    struct Borrowed<'a> {
+        frames: Vec<(&'a mut [u8], usize, usize, Option<Verdict>)>,
+    }
+
+    impl Frames for Borrowed<'_> {
+        fn count(&self) -> usize {
+            self.frames.len()
+        }
+        fn each_bytes(&self, mut f: impl FnMut(&[u8])) {
+            for (buf, head, len, _) in &self.frames {
+                f(&buf[*head..*head + *len]);
+            }
+        }
+        fn each_frame(&mut self, mut f: impl FnMut(usize, &mut Frame<'_>, u16) -> Verdict) {
+            for (i, (buf, head, len, verdict)) in self.frames.iter_mut().enumerate() {
+                let mut frame = Frame::new(buf, *head, *len).unwrap();
+                *verdict = Some(f(i, &mut frame, 1));
+                (*head, *len) = (frame.head(), frame.len());
+            }
+        }
+    }
+
+    #[test]
+    fn borrowed_frames_run_like_a_batch() {
+        let tables = r#"
+[pipeline]
+buckets = 16
+max_vips = 1
+[config]
+tunnel_src = "10.0.0.1"
+[[vip]]
+addr = "192.0.2.10"
+vip_id = 0
+service_ports = ["tcp/80"]
+[vip.buckets]
+round_robin = ["10.1.0.1"]
+[[route]]
+prefix = "0.0.0.0/0"
+port = 2
+dst_mac = "02:00:00:00:02:01"
+src_mac = "02:00:00:00:00:02"
+"#;
+        // Ethernet | IPv4 | TCP to 192.0.2.10:`dport` (encapsulated for
+        // port 80, routed otherwise).
+        let tcp = |dport: u16| {
+            let mut f = vec![0u8; 54];
+            f[12..14].copy_from_slice(&[0x08, 0x00]);
+            f[14] = 0x45;
+            f[16..18].copy_from_slice(&40u16.to_be_bytes());
+            f[22] = 64;
+            f[23] = 6;
+            f[26..30].copy_from_slice(&[198, 51, 100, 1]);
+            f[30..34].copy_from_slice(&[192, 0, 2, 10]);
+            f[36..38].copy_from_slice(&dport.to_be_bytes());
+            f[46] = 0x50;
+            f
+        };
+        let frames = [tcp(80), tcp(22), vec![0u8; 10], tcp(80)];
+        let switch = || {
+            crate::tablefile::TableFile::parse(tables)
+                .unwrap()
+                .build()
+                .unwrap()
+        };
+        let (a, b) = (switch(), switch());
+
+        let mut batch = Batch::with_defaults();
+        for f in &frames {
+            batch.push(f, 1).unwrap();
+        }
+        a.worker().process_batch(&mut batch);
+
+        let mut bufs: Vec<Vec<u8>> = frames
+            .iter()
+            .map(|f| [&[0u8; MAX_GROWTH][..], f].concat())
+            .collect();
+        let mut borrowed = Borrowed {
+            frames: bufs
+                .iter_mut()
+                .map(|b| {
+                    let len = b.len() - MAX_GROWTH;
+                    (&mut b[..], MAX_GROWTH, len, None)
+                })
+                .collect(),
+        };
+        b.worker().process_frames(&mut borrowed);
+
+        assert_eq!(
+            (a.totals(), a.drop_counters()),
+            (b.totals(), b.drop_counters())
+        );
+        assert_eq!(a.totals().forwarded.packets, 3);
+        for (p, (buf, head, len, verdict)) in batch.iter().zip(&borrowed.frames) {
+            assert_eq!(p.verdict, *verdict);
+            assert_eq!(p.frame, &buf[*head..*head + *len]);
+        }
+        // Encapsulated in place: the outer header took the whole headroom.
+        assert_eq!(borrowed.frames[0].1, 0);
+        assert_eq!(
+            batch.get(2).unwrap().verdict.map(|v| v.egress_port()),
+            Some(None)
+        );
     }
 }

@@ -35,7 +35,7 @@
 //! parse look up the VIP table, so only they count as VIP misses.
 
 use crate::counters::{CellRef, CounterBlock, CounterData};
-use crate::packet::{Batch, BatchSize, Frame, Verdict};
+use crate::packet::{Batch, BatchSize, Frame, Frames, Verdict};
 use crate::pipeline::{self, Count, Plan};
 use crate::tables::lpm::Lpm;
 use crate::tables::{BucketSet, CellLayout, Tables, VipTable};
@@ -896,13 +896,22 @@ impl Worker {
     }
 
     /// Processes every frame of `batch` against one snapshot, in place,
-    /// storing each verdict in the batch.
+    /// storing each verdict in the batch. [`Worker::process_frames`] over
+    /// the batch's arena.
+    #[inline]
+    pub fn process_batch(&mut self, batch: &mut Batch) {
+        self.process_frames(batch);
+    }
+
+    /// Processes a batch of frames wherever they are (a [`Batch`], or
+    /// frames left in a packet ring) against one snapshot, in place; the
+    /// [`Frames`] keep the verdicts. At most [`BatchSize::MAX`] frames.
     ///
     /// Runs phase one ([`pipeline::classify`]) over the whole batch,
     /// prefetching each packet's bucket entry and counter, then phase two
     /// ([`pipeline::finish`]): the same steps as [`pipeline::process`],
     /// with the batch's cache misses overlapped.
-    pub fn process_batch(&mut self, batch: &mut Batch) {
+    pub fn process_frames(&mut self, batch: &mut impl Frames) {
         let mut plans = std::mem::take(&mut self.plans);
         plans.clear();
         let run = self.begin();
@@ -910,18 +919,18 @@ impl Worker {
         let mut sink = Sink(counters);
         let mut received = 0;
         // Prefetching pays only when other packets' work can hide it.
-        let ahead = batch.len() > 1;
-        for pkt in batch.frames() {
+        let ahead = batch.count() > 1;
+        batch.each_bytes(|pkt| {
             let plan = pipeline::classify(tables, &mut sink, pkt);
             if ahead {
                 pipeline::prefetch(tables, &sink, &plan);
             }
             plans.push(plan);
             received += pkt.len() as u64;
-        }
+        });
         let (mut fwd_packets, mut fwd_bytes) = (0, 0);
-        let n = batch.len() as u64;
-        batch.for_each_frame(|i, frame, _port| {
+        let n = plans.len() as u64;
+        batch.each_frame(|i, frame, _port| {
             let bytes = frame.len() as u64;
             let plan = plans
                 .get(i)
