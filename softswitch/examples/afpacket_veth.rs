@@ -37,7 +37,7 @@ use beamer_pipeline::entries::{Entry, Update};
 use beamer_softswitch::bench::{Rng, Workload, WorkloadSpec};
 use beamer_softswitch::io::afpacket::{AfPacketBackend, PortSpec, RingConfig};
 use beamer_softswitch::io::report::IoReading;
-use beamer_softswitch::{Batch, BatchSize, Switch};
+use beamer_softswitch::{BatchSize, Switch};
 use beamer_testbed::{Netns, veth};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
@@ -314,7 +314,11 @@ fn main() {
         .collect();
     let (batch, frame) = (opts.batch, opts.frame);
     let io = sw.run(|| {
-        AfPacketBackend::open(&specs, &RingConfig::default(), 1, batch.get()).expect("open ports")
+        let cfg = RingConfig {
+            max_frame: frame.max(2048),
+            ..RingConfig::default()
+        };
+        AfPacketBackend::open(&specs, &cfg, 1, batch).expect("open ports")
     });
     let counters = io.counters();
     let switch_thread = {
@@ -330,9 +334,7 @@ fn main() {
             // SAFETY: gettid has no preconditions.
             tid.store(unsafe { libc::gettid() }, Ordering::Relaxed);
             let mut worker = switch.worker();
-            let mut batch = Batch::new(batch, frame.max(2048));
-            beamer_softswitch::io::run(&mut worker, &mut backend, &mut batch, &stop)
-                .expect("switch loop")
+            backend.run(&mut worker, &stop).expect("switch loop")
         })
     };
     let sender_thread = {

@@ -2,10 +2,12 @@
 //! loops, and the in-memory backend.
 //!
 //! A backend fills a [`Batch`] (copying frames in, or receiving straight
-//! into [`Batch::rx_area`]) and sends what the pipeline forwarded. pcap
-//! files and AF_PACKET ports implement the same trait; a backend that owns
-//! its frame memory (a packet ring with reserved headroom) can instead wrap
-//! its frames in [`crate::Frame`]s and call [`crate::Worker::begin`].
+//! into [`Batch::rx_area`]) and sends what the pipeline forwarded; pcap
+//! files and the in-memory backend implement the trait. A backend that
+//! owns its frame memory (a packet ring with reserved headroom) instead
+//! leaves its frames there and hands them to
+//! [`crate::Worker::process_frames`] as [`crate::Frames`], as the
+//! AF_PACKET ports do ([`afpacket::AfPacketBackend::run`]).
 
 pub mod afpacket;
 pub mod pcap;

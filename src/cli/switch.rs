@@ -213,6 +213,7 @@ fn run_pcap(args: &Args, switch: &Switch, report: &ReportOptions) -> anyhow::Res
 fn run_live(args: &Args, switch: &Switch, report: &ReportOptions) -> anyhow::Result<()> {
     let cfg = RingConfig {
         qdisc_bypass: args.qdisc_bypass,
+        max_frame: args.max_frame as usize,
         ..RingConfig::default()
     };
     let workers = usize::from(args.workers);
@@ -221,18 +222,15 @@ fn run_live(args: &Args, switch: &Switch, report: &ReportOptions) -> anyhow::Res
     let mut io = Vec::new();
     for w in 0..workers {
         // Open every port before starting, so a bad interface fails here.
-        let mut backend = AfPacketBackend::open(&args.ports, &cfg, workers, args.batch.get())?;
+        let mut backend = AfPacketBackend::open(&args.ports, &cfg, workers, args.batch)?;
         io.push(backend.counters());
         let mut worker = switch.worker();
-        let (batch_size, max_frame, stop) =
-            (args.batch, args.max_frame as usize, Arc::clone(&stop));
+        let stop = Arc::clone(&stop);
         threads.push(
             std::thread::Builder::new()
                 .name(format!("switch-{w}"))
                 .spawn(move || -> anyhow::Result<u64> {
-                    let mut batch = Batch::new(batch_size, max_frame);
-                    let n =
-                        beamer_softswitch::io::run(&mut worker, &mut backend, &mut batch, &stop)?;
+                    let n = backend.run(&mut worker, &stop)?;
                     backend.update_drop_counts();
                     Ok(n)
                 })?,

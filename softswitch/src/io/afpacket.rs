@@ -1,29 +1,88 @@
 //! Live Linux interfaces over AF_PACKET: a TPACKET_V3 receive ring per
-//! port, `sendmmsg` for transmit, batches on both sides.
+//! port, the pipeline run on every frame where the kernel wrote it, and
+//! `sendmmsg` straight out of the ring. No frame is copied by the switch.
 //!
 //! Each port (`--port 1=veth0`) is one packet socket bound to its
 //! interface, which is put in promiscuous mode for as long as the socket
 //! is open (the membership goes away with the socket, also when the
 //! process dies). The kernel writes received frames into a ring of blocks
-//! shared with the process; [`AfPacketBackend::recv`] walks the blocks the
-//! kernel has handed over, copies each frame into the batch (the only copy
-//! on the receive side, like a NIC writing into a buffer with headroom)
-//! and gives the block back. When no frame is waiting it sleeps in
-//! `poll(2)` for at most [`RingConfig::poll_timeout_ms`].
+//! shared with the process and hands over a block at a time.
 //!
-//! [`AfPacketBackend::send`] groups the forwarded frames of a batch by
-//! egress port and hands each group to the kernel with one `sendmmsg(2)`,
-//! pointing straight at the frames in the batch. Frames the kernel refuses
-//! (longer than the interface's MTU allows, say: give the mux's links room
-//! for the 36-byte outer header) are counted as transmit errors and
-//! skipped; the rest of the batch still goes out.
+//! # Frames stay in the ring
 //!
+//! The socket asks the kernel to leave [`HEADROOM`] bytes free in front of
+//! every frame (`PACKET_RESERVE`, set before `PACKET_RX_RING`; the kernel
+//! refuses it once the ring exists). A frame in a block then has the
+//! layout of a [`crate::Batch`] slot, and the pipeline encapsulates it
+//! where it lies:
+//!
+//! ```text
+//!  frame header                                 tp_mac - 64   tp_mac  tp_net
+//!  | tpacket3_hdr 48 | sockaddr_ll 20 | pad 14 | reserve 64  | Ethernet | IPv4 ..
+//!  0                 48               68       82            146        160
+//!                                         the outer header ^ goes here
+//! ```
+//!
+//! Offsets are from the frame's header, for an Ethernet frame. The kernel
+//! places the network header at `TPACKET_ALIGN(68 + 16) + reserve` (the
+//! MAC header counts as at least 16 bytes there) and the Ethernet header
+//! right before it, so `tp_mac` and `tp_net` both move by exactly the
+//! reserve: 82 and 96 without one, 146 and 160 with 64 bytes. The reserve is not rounded by the kernel; 64, a multiple of
+//! `TPACKET_ALIGNMENT` (16), keeps the network header where it would be
+//! modulo 16 within the frame, and frames follow each other in a block at
+//! multiples of 8 bytes. The reserved bytes lie between the frame's own
+//! `sockaddr_ll` and its Ethernet header, so writing them touches neither
+//! the kernel's headers nor the frame before (each frame is checked to
+//! have them before it is used).
+//!
+//! # One round
+//!
+//! [`AfPacketBackend::round`] walks the blocks the kernel has handed over,
+//! port after port, and notes up to a batch of frames (where each lies in
+//! its block, its length, its ingress port) without copying them. A VLAN
+//! tag the kernel took off (reported in `tp_vlan_tci`) is put back in
+//! place: the two MAC addresses move 4 bytes into the reserve and the tag
+//! goes between them and the EtherType, as it was on the wire (the
+//! pipeline then drops the frame as `non_ipv4`). The noted frames are a
+//! [`Frames`] batch: [`Worker::process_frames`] runs the same two passes
+//! as over a [`crate::Batch`] (classify and prefetch every frame, then
+//! finish each), rewriting each frame in its block. The forwarded frames
+//! are grouped by egress port and each group goes to the kernel in one
+//! `sendmmsg(2)` whose iovecs point into the blocks (the kernel copies
+//! them into its buffers before the call returns). Only then are the
+//! blocks read to the end given back (`TP_STATUS_KERNEL`); a block read
+//! halfway stays with the process until the next round reads the rest.
+//! When no frame is waiting the worker sleeps in `poll(2)` for at most
+//! [`RingConfig::poll_timeout_ms`], after giving back every block it has
+//! read.
+//!
+//! A batch can hold frames of several blocks and several ports. Blocks
+//! read to the end during a round (also those whose frames were all
+//! skipped) wait for its end; a ring whose blocks all wait is not read
+//! further in that round, and while they wait the kernel drops what
+//! arrives on that port (counted as lost), as it does whenever the ring
+//! is full.
+//!
+//! Nothing is copied on the way through: the kernel writes the frame into
+//! the ring (the only copy on receive, as a NIC writing into a buffer with
+//! headroom) and copies it out on `sendmmsg`. There is no copying path
+//! left: every frame the kernel delivers has its reserve (checked), a VLAN
+//! tag fits in it, and frames too long are skipped as before. Nothing is
+//! allocated per packet: the frame list, iovecs and message headers are
+//! allocated once.
+//!
+//! # Kept from the kernel's side
+//!
+//! - Frames longer than [`RingConfig::max_frame`] (with a VLAN tag put
+//!   back), or cut short because they did not fit in a ring block, are
+//!   counted as oversize and skipped.
+//! - Frames the kernel refuses on send (longer than the interface's MTU
+//!   allows, say: give the mux's links room for the 36-byte outer header)
+//!   are counted as transmit errors and skipped; the rest of the batch
+//!   still goes out.
 //! - Frames the host itself sends out of a port (including the switch's
 //!   own transmissions) are not received: `PACKET_IGNORE_OUTGOING`, and a
 //!   check of each frame's packet type for kernels without it.
-//! - The kernel takes VLAN tags off received frames and reports them
-//!   beside the frame; they are put back, so the pipeline sees the frame
-//!   as it was on the wire (and drops it as `non_ipv4`).
 //! - Offloads: the switch sees frames as the kernel hands them over. On a
 //!   veth or tap link from a local sender, turn off the sender's transmit
 //!   checksum and segmentation offloads (`ethtool -K <peer> tx off tso off
@@ -35,13 +94,14 @@
 //! - Several workers can share the ports: each opens its own sockets, and
 //!   a `PACKET_FANOUT_HASH` group per port spreads the flows over them.
 //!
-//! Nothing is allocated per packet: the batch, the iovecs and the message
-//! headers are allocated once.
+//! `examples/afpacket_veth.rs` measures the receive, pipeline and send
+//! rates and the CPU time per frame through veth pairs.
 
-use super::Backend;
 use super::report::IoCounters;
-use crate::packet::Batch;
+use crate::packet::{BatchSize, DEFAULT_MAX_FRAME, Frame, Frames, HEADROOM, MAX_GROWTH, Verdict};
+use crate::switch::Worker;
 use beamer_pipeline::schema::SWITCH_PORT_BITS;
+use beamer_pipeline::wire::ethernet;
 use std::ffi::CString;
 use std::io;
 use std::mem::{offset_of, size_of};
@@ -49,7 +109,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 /// A port could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -120,7 +180,8 @@ impl FromStr for PortSpec {
     }
 }
 
-/// Sizes of each port's receive ring, and how long a worker waits.
+/// Sizes of each port's receive ring, how long a worker waits, and the
+/// largest frame it takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RingConfig {
     /// Bytes per ring block (a power of two, a multiple of the page size).
@@ -130,11 +191,14 @@ pub struct RingConfig {
     /// The kernel hands over a block that is not full after this many
     /// milliseconds, which bounds the added latency at low rates.
     pub block_timeout_ms: u32,
-    /// How long [`AfPacketBackend::recv`] sleeps when no frame waits.
+    /// How long [`AfPacketBackend::round`] sleeps when no frame waits.
     pub poll_timeout_ms: i32,
     /// Send without the queueing discipline (`PACKET_QDISC_BYPASS`):
     /// faster, but tcpdump on the interface no longer sees what is sent.
     pub qdisc_bypass: bool,
+    /// Largest received frame (with a VLAN tag put back) the switch takes;
+    /// longer ones are counted as oversize and skipped.
+    pub max_frame: usize,
 }
 
 impl Default for RingConfig {
@@ -145,13 +209,31 @@ impl Default for RingConfig {
             block_timeout_ms: 1,
             poll_timeout_ms: 100,
             qdisc_bypass: false,
+            max_frame: DEFAULT_MAX_FRAME,
         }
     }
 }
 
 /// A frame slot in the ring's bookkeeping; TPACKET_V3 packs frames of any
-/// length into blocks, this only has to divide the block size.
+/// length into blocks, this only has to divide the block size (and hold
+/// the frame header and the reserve).
 const RING_FRAME_SIZE: u32 = 2048;
+
+/// Bytes the kernel leaves free in front of every frame's Ethernet header
+/// (`PACKET_RESERVE`): the core's headroom.
+const RESERVE: usize = HEADROOM;
+
+/// A VLAN tag put back in front of the EtherType.
+const VLAN_TAG_LEN: usize = 4;
+
+/// The destination and source addresses: what a VLAN tag follows.
+const MACS: usize = ethernet::field::ETHERTYPE.start;
+
+// A frame whose VLAN tag was put back still has the headroom the pipeline
+// needs; the reserve keeps the network header's alignment.
+const _: () = assert!(RESERVE >= VLAN_TAG_LEN + MAX_GROWTH);
+const _: () = assert!(RESERVE % libc::TPACKET_ALIGNMENT == 0);
+const _: () = assert!(RING_FRAME_SIZE as usize >= libc::TPACKET3_HDRLEN + RESERVE);
 
 /// Where the link-layer address record sits after a frame's header.
 const SLL_OFFSET: usize = (size_of::<libc::tpacket3_hdr>() + libc::TPACKET_ALIGNMENT - 1)
@@ -169,7 +251,8 @@ fn last_error() -> io::Error {
 /// Where a received frame is in the ring, and what the kernel says of it.
 #[derive(Debug, Clone, Copy)]
 struct RingFrame {
-    /// Offset of the frame's first byte in the mapping.
+    /// Offset in the mapping of the frame's Ethernet header; the
+    /// [`RESERVE`] bytes before it are free.
     at: usize,
     /// Bytes in the ring.
     len: usize,
@@ -184,21 +267,29 @@ struct RingFrame {
 }
 
 /// A TPACKET_V3 receive ring mapped into the process.
+///
+/// Blocks are read in ring order. A block read to the end is not given
+/// back at once: the frames of the batch in progress may lie in it. The
+/// `done` blocks before `block` are read and wait for [`Ring::release`].
 struct Ring {
     base: NonNull<u8>,
     len: usize,
     block_size: usize,
     block_count: usize,
-    /// The block being read.
+    /// The block being read (or, with `left == 0`, to read next).
     block: usize,
-    /// Frames of `block` not read yet; 0 when no block is held.
+    /// Frames of `block` not read yet; 0 when it is not held.
     left: u32,
     /// Offset in `block` of the next frame.
     next: usize,
+    /// Blocks read to the end and not yet given back: the `done` blocks
+    /// before `block`.
+    done: usize,
 }
 
 // SAFETY: the mapping belongs to this ring alone and is only touched
-// through `&mut self`; moving it to another thread is fine.
+// through `&mut self` (or frames noted from it, which live in the same
+// backend); moving it to another thread is fine.
 unsafe impl Send for Ring {}
 
 impl Ring {
@@ -221,20 +312,34 @@ impl Ring {
         unsafe { self.base.as_ptr().add(at).cast::<u32>().read_unaligned() }
     }
 
-    /// Gives the current block back to the kernel and moves on.
-    fn release(&mut self) {
-        self.status(self.block)
-            .store(libc::TP_STATUS_KERNEL, Ordering::Release);
+    /// Moves past the current block, which stays held until
+    /// [`Ring::release`].
+    fn finish_block(&mut self) {
+        self.done += 1;
         self.block = (self.block + 1) % self.block_count;
         self.left = 0;
     }
 
+    /// Gives every block read to the end back to the kernel, oldest first.
+    /// Frames noted from them must no longer be used.
+    fn release(&mut self) {
+        for k in (1..=self.done).rev() {
+            let b = (self.block + self.block_count - k) % self.block_count;
+            self.status(b)
+                .store(libc::TP_STATUS_KERNEL, Ordering::Release);
+        }
+        self.done = 0;
+    }
+
     /// The next received frame, or `None` when the kernel has not handed
-    /// over the next block. After a `Some`, read it with [`Ring::data`],
-    /// then call [`Ring::advance`].
+    /// over the next block (or every block waits to be released). After a
+    /// `Some`, call [`Ring::advance`].
     fn peek(&mut self) -> Option<RingFrame> {
         loop {
             if self.left == 0 {
+                if self.done == self.block_count {
+                    return None;
+                }
                 let status = self.status(self.block).load(Ordering::Acquire);
                 if status & libc::TP_STATUS_USER == 0 {
                     return None;
@@ -243,44 +348,36 @@ impl Ring {
                 self.left = self.read_u32(start + BLOCK_NUM_PKTS);
                 self.next = self.read_u32(start + BLOCK_FIRST_PKT) as usize;
                 if self.left == 0 {
-                    self.release();
+                    self.finish_block();
                     continue;
                 }
             }
             match self.locate(self.next) {
                 Some(f) => return Some(f),
-                // A header pointing outside its block: skip the rest of the
-                // block rather than read out of bounds.
-                None => self.release(),
+                // A header pointing outside its block, or a frame without
+                // its reserve: skip the rest of the block rather than read
+                // or write out of bounds.
+                None => self.finish_block(),
             }
         }
     }
 
-    /// The bytes of a frame returned by [`Ring::peek`].
-    fn data(&self, f: &RingFrame) -> &[u8] {
-        // SAFETY: `locate` checked the frame lies inside its block, and the
-        // kernel does not write a block it has handed over until it is
-        // released (after `advance`, which needs `&mut self`).
-        unsafe { std::slice::from_raw_parts(self.base.as_ptr().add(f.at), f.len) }
-    }
-
-    /// Steps past the frame [`Ring::peek`] returned, releasing the block
-    /// after its last frame.
+    /// Steps past the frame [`Ring::peek`] returned.
     fn advance(&mut self) {
         let hdr = self.block * self.block_size + self.next;
         let next_offset = self.read_u32(hdr + offset_of!(libc::tpacket3_hdr, tp_next_offset));
         self.left -= 1;
         self.next += next_offset as usize;
         if self.left == 0 || next_offset == 0 {
-            self.release();
+            self.finish_block();
         }
     }
 
     /// The frame whose header is at `offset` in the current block, checked
-    /// to lie inside the block.
+    /// to lie inside the block with its reserve after its own headers.
     fn locate(&self, offset: usize) -> Option<RingFrame> {
         let block_start = self.block * self.block_size;
-        if offset + SLL_OFFSET + size_of::<libc::sockaddr_ll>() > self.block_size {
+        if offset + libc::TPACKET3_HDRLEN > self.block_size {
             return None;
         }
         // SAFETY: the header is inside the block (checked above); aligned
@@ -292,9 +389,9 @@ impl Ring {
                 .cast::<libc::tpacket3_hdr>()
                 .read_unaligned()
         };
-        let mac = offset + usize::from(hdr.tp_mac);
+        let mac = usize::from(hdr.tp_mac);
         let len = hdr.tp_snaplen as usize;
-        if mac + len > self.block_size {
+        if mac < libc::TPACKET3_HDRLEN + RESERVE || offset + mac + len > self.block_size {
             return None;
         }
         let pkttype_at =
@@ -305,18 +402,60 @@ impl Ring {
             let tpid = if hdr.tp_status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
                 hdr.hv1.tp_vlan_tpid
             } else {
-                0x8100
+                ethernet::ETHERTYPE_VLAN
             };
             (tpid, hdr.hv1.tp_vlan_tci as u16)
         });
         Some(RingFrame {
-            at: block_start + mac,
+            at: block_start + offset + mac,
             len,
             wire_len: hdr.tp_len,
             vlan,
             outgoing: pkttype == libc::PACKET_OUTGOING,
             csum_not_ready: hdr.tp_status & libc::TP_STATUS_CSUMNOTREADY != 0,
         })
+    }
+
+    /// The frame `f` returned by [`Ring::peek`] as a [`RingSlot`]: its
+    /// reserve and its bytes, with a VLAN tag the kernel took off put back
+    /// in front of the EtherType. `None` when it is longer than
+    /// `max_frame` or was cut short by the ring.
+    fn slot(&mut self, f: &RingFrame, max_frame: usize, port: u16) -> Option<RingSlot> {
+        if f.wire_len as usize > f.len {
+            return None;
+        }
+        let tag = match f.vlan {
+            Some(tag) if f.len >= MACS => Some(tag),
+            _ => None,
+        };
+        let len = f.len + if tag.is_some() { VLAN_TAG_LEN } else { 0 };
+        if len > max_frame {
+            return None;
+        }
+        // SAFETY: `locate` checked that the reserve and the frame,
+        // [at - RESERVE, at + len), lie inside the current block, after
+        // the frame's own headers; the block is held by this process until
+        // `release`, which comes after every use of the slot.
+        let buf = unsafe { NonNull::new_unchecked(self.base.as_ptr().add(f.at - RESERVE)) };
+        let mut slot = RingSlot {
+            buf,
+            cap: (RESERVE + f.len) as u32,
+            head: RESERVE as u32,
+            len: len as u32,
+            ingress_port: port,
+            verdict: None,
+        };
+        if let Some((tpid, tci)) = tag {
+            // Destination and source addresses 4 bytes to the front, the
+            // tag after them: the frame as it was on the wire.
+            let head = RESERVE - VLAN_TAG_LEN;
+            let b = slot.buf_mut();
+            b.copy_within(RESERVE..RESERVE + MACS, head);
+            b[head + MACS..head + MACS + 2].copy_from_slice(&tpid.to_be_bytes());
+            b[head + MACS + 2..head + MACS + 4].copy_from_slice(&tci.to_be_bytes());
+            slot.head = head as u32;
+        }
+        Some(slot)
     }
 }
 
@@ -330,6 +469,80 @@ impl Drop for Ring {
     }
 }
 
+/// A received frame left in its ring block: the reserve in front of it,
+/// then the frame, as the pipeline rewrites it.
+#[derive(Debug)]
+struct RingSlot {
+    /// The reserve's first byte, in a block held until the batch is sent.
+    buf: NonNull<u8>,
+    /// Bytes from `buf` to the end of the received frame.
+    cap: u32,
+    /// The frame's offset from `buf` (less than [`RESERVE`] once a VLAN tag
+    /// is put back or the frame encapsulated).
+    head: u32,
+    /// The frame's length.
+    len: u32,
+    ingress_port: u16,
+    verdict: Option<Verdict>,
+}
+
+impl RingSlot {
+    fn buf_mut(&mut self) -> &mut [u8] {
+        // SAFETY: see `Ring::slot`: `cap` bytes from `buf` are this
+        // frame's reserve and bytes, in a block the kernel does not write
+        // until it is released, and no other slot covers them.
+        unsafe { std::slice::from_raw_parts_mut(self.buf.as_ptr(), self.cap as usize) }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: as in `buf_mut`; head + len <= cap is kept by `Ring::slot`
+        // and by the pipeline (it moves the frame only inside its buffer).
+        unsafe {
+            std::slice::from_raw_parts(self.buf.as_ptr().add(self.head as usize), self.len as usize)
+        }
+    }
+}
+
+/// The frames of the batch in progress, in their ring blocks: what the
+/// worker processes ([`Frames`]) and the sender reads.
+struct RingBatch {
+    slots: Vec<RingSlot>,
+}
+
+// SAFETY: the slots point into rings of the same backend, which moves
+// with them; they are used only by the thread that owns the backend.
+unsafe impl Send for RingBatch {}
+
+impl Frames for RingBatch {
+    #[inline]
+    fn count(&self) -> usize {
+        self.slots.len()
+    }
+
+    #[inline]
+    fn each_bytes(&self, mut f: impl FnMut(&[u8])) {
+        for s in &self.slots {
+            f(s.bytes());
+        }
+    }
+
+    #[inline]
+    fn each_frame(&mut self, mut f: impl FnMut(usize, &mut Frame<'_>, u16) -> Verdict) {
+        for (i, s) in self.slots.iter_mut().enumerate() {
+            let (head, len, port) = (s.head as usize, s.len as usize, s.ingress_port);
+            // `Ring::slot` leaves at least MAX_GROWTH bytes in front of the
+            // frame and ends the buffer with it.
+            let mut frame = Frame::new(s.buf_mut(), head, len)
+                .expect("a ring slot has the headroom and the span checked when it was noted");
+            let v = f(i, &mut frame, port);
+            let (head, len) = (frame.head(), frame.len());
+            s.head = head as u32;
+            s.len = len as u32;
+            s.verdict = Some(v);
+        }
+    }
+}
+
 /// The transmit scratch of a port: iovecs and message headers, rebuilt
 /// for every batch.
 struct TxScratch {
@@ -337,8 +550,9 @@ struct TxScratch {
     msgs: Vec<libc::mmsghdr>,
 }
 
-// SAFETY: the raw pointers in the scratch only point into the batch being
-// sent, during `send`; between calls they are never dereferenced.
+// SAFETY: the raw pointers in the scratch only point into the ring blocks
+// of the batch being sent, during `transmit`; between calls they are never
+// dereferenced.
 unsafe impl Send for TxScratch {}
 
 struct Port {
@@ -367,7 +581,7 @@ impl Port {
         spec: &PortSpec,
         cfg: &RingConfig,
         fanout: Option<u16>,
-        batch_cap: usize,
+        batch: BatchSize,
     ) -> Result<Port, AfPacketError> {
         let err = |call: &'static str, source: io::Error| AfPacketError::Setup {
             port: spec.port,
@@ -401,6 +615,14 @@ impl Port {
         let version = libc::tpacket_versions::TPACKET_V3 as libc::c_int;
         setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_VERSION, &version)
             .map_err(|e| err("PACKET_VERSION", e))?;
+        // Headroom in front of every frame; only possible before the ring.
+        setsockopt(
+            &fd,
+            libc::SOL_PACKET,
+            libc::PACKET_RESERVE,
+            &(RESERVE as u32),
+        )
+        .map_err(|e| err("PACKET_RESERVE", e))?;
         let req = libc::tpacket_req3 {
             tp_block_size: cfg.block_size,
             tp_block_nr: cfg.block_count,
@@ -435,6 +657,7 @@ impl Port {
             block: 0,
             left: 0,
             next: 0,
+            done: 0,
         };
 
         // Best effort: old kernels lack it, and frames are checked anyway.
@@ -481,10 +704,10 @@ impl Port {
             fd,
             ring,
             tx: TxScratch {
-                iov: Vec::with_capacity(batch_cap),
+                iov: Vec::with_capacity(batch.get()),
                 // SAFETY: an all-zero mmsghdr is valid (null pointers,
                 // zero lengths).
-                msgs: vec![unsafe { std::mem::zeroed() }; batch_cap],
+                msgs: vec![unsafe { std::mem::zeroed() }; batch.get()],
             },
         })
     }
@@ -535,7 +758,8 @@ impl Port {
         let mut at = 0;
         while at < n {
             // SAFETY: msgs[at..n] are initialised message headers whose
-            // iovecs point at frames of the batch borrowed by `send`.
+            // iovecs point at frames of the batch in progress, in blocks
+            // held until after this call.
             let r = unsafe {
                 libc::sendmmsg(
                     self.fd.as_raw_fd(),
@@ -578,22 +802,25 @@ pub struct AfPacketBackend {
     counters: Arc<IoCounters>,
     pollfds: Vec<libc::pollfd>,
     poll_timeout_ms: i32,
-    /// Port to read first in the next `recv`, so no port starves another.
+    max_frame: usize,
+    /// The batch in progress: frames left in the rings.
+    batch: RingBatch,
+    batch_size: usize,
+    /// Port to read first in the next round, so no port starves another.
     first: usize,
-    /// Calls of `recv` since the kernel's drop counts were last read.
+    /// Rounds since the kernel's drop counts were last read.
     since_stats: u32,
 }
 
 impl AfPacketBackend {
-    /// Opens every port. `worker`/`workers`: with more than one worker,
-    /// each calls this with its index; their sockets of one port form a
-    /// fanout group. `batch_cap` is the capacity of the batches passed to
-    /// [`Backend::recv`].
+    /// Opens every port. `workers`: with more than one worker, each calls
+    /// this once; their sockets of one port form a fanout group. `batch`:
+    /// the most frames a round processes together.
     pub fn open(
         specs: &[PortSpec],
         cfg: &RingConfig,
         workers: usize,
-        batch_cap: usize,
+        batch: BatchSize,
     ) -> Result<AfPacketBackend, AfPacketError> {
         if !cfg.block_size.is_power_of_two()
             || cfg.block_size < 4096
@@ -616,7 +843,7 @@ impl AfPacketBackend {
             }
             *slot = i as u16;
             let fanout = (workers > 1).then(|| fanout_group(spec.port));
-            ports.push(Port::open(spec, cfg, fanout, batch_cap)?);
+            ports.push(Port::open(spec, cfg, fanout, batch)?);
         }
         let pollfds = ports
             .iter()
@@ -638,6 +865,11 @@ impl AfPacketBackend {
             )),
             pollfds,
             poll_timeout_ms: cfg.poll_timeout_ms,
+            max_frame: cfg.max_frame,
+            batch: RingBatch {
+                slots: Vec::with_capacity(batch.get()),
+            },
+            batch_size: batch.get(),
             first: 0,
             since_stats: 0,
         })
@@ -659,23 +891,93 @@ impl AfPacketBackend {
         self.since_stats = 0;
     }
 
-    /// Copies frames from the rings into `batch`. Returns how many.
-    fn drain(&mut self, batch: &mut Batch) -> usize {
+    /// Runs rounds until `stop` is set. Returns the number of frames
+    /// processed.
+    pub fn run(&mut self, worker: &mut Worker, stop: &AtomicBool) -> io::Result<u64> {
+        let mut frames = 0;
+        while !stop.load(Ordering::Relaxed) {
+            frames += self.round(worker)? as u64;
+        }
+        Ok(frames)
+    }
+
+    /// One round: notes up to a batch of received frames in the rings,
+    /// runs the pipeline on them where they lie, sends the forwarded ones
+    /// from there, and gives the blocks read to the end back to the
+    /// kernel. Sleeps in `poll(2)` (at most [`RingConfig::poll_timeout_ms`])
+    /// when no frame waits. Returns the number of frames processed.
+    pub fn round(&mut self, worker: &mut Worker) -> io::Result<usize> {
+        self.since_stats += 1;
+        if self.since_stats >= 4096 {
+            self.update_drop_counts();
+        }
+        let mut n = self.collect();
+        if n == 0 {
+            // Blocks of frames that were skipped go back before sleeping.
+            self.release();
+            self.wait()?;
+            n = self.collect();
+        }
+        if n > 0 {
+            worker.process_frames(&mut self.batch);
+            self.transmit();
+        }
+        self.batch.slots.clear();
+        self.release();
+        Ok(n)
+    }
+
+    /// Sleeps until a ring has a block, or the timeout (so the caller can
+    /// check its stop flag).
+    fn wait(&mut self) -> io::Result<()> {
+        // SAFETY: pollfds is a valid array of its length.
+        let r = unsafe {
+            libc::poll(
+                self.pollfds.as_mut_ptr(),
+                self.pollfds.len() as libc::nfds_t,
+                self.poll_timeout_ms,
+            )
+        };
+        if r < 0 {
+            let e = last_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+        if r == 0 {
+            self.update_drop_counts();
+        }
+        Ok(())
+    }
+
+    /// Gives every block read to the end back to the kernel.
+    fn release(&mut self) {
+        for p in &mut self.ports {
+            p.ring.release();
+        }
+    }
+
+    /// Notes received frames, port after port, until the batch is full or
+    /// no frame waits. Returns how many.
+    fn collect(&mut self) -> usize {
         let n_ports = self.ports.len();
+        let (max_frame, cap) = (self.max_frame, self.batch_size);
+        let slots = &mut self.batch.slots;
         let mut total = 0;
         for k in 0..n_ports {
             let i = (self.first + k) % n_ports;
             let (port, cells, p4_port) =
                 (&mut self.ports[i], &self.counters.ports[i], self.numbers[i]);
             let (mut n, mut bytes, mut oversize, mut partial) = (0u64, 0u64, 0u64, 0u64);
-            while !batch.is_full() {
+            while slots.len() < cap {
                 let Some(f) = port.ring.peek() else { break };
                 if !f.outgoing {
                     partial += u64::from(f.csum_not_ready);
-                    match copy_frame(batch, port.ring.data(&f), &f, p4_port) {
-                        Some(len) => {
+                    match port.ring.slot(&f, max_frame, p4_port) {
+                        Some(slot) => {
                             n += 1;
-                            bytes += len as u64;
+                            bytes += u64::from(slot.len);
+                            slots.push(slot);
                         }
                         None => oversize += 1,
                     }
@@ -700,95 +1002,27 @@ impl AfPacketBackend {
         self.first = (self.first + 1) % n_ports.max(1);
         total
     }
-}
 
-/// Copies a ring frame into the next slot of `batch`, with its VLAN tag
-/// put back. Returns the frame's length, or `None` when it does not fit
-/// (or the ring had to truncate it).
-fn copy_frame(batch: &mut Batch, data: &[u8], f: &RingFrame, port: u16) -> Option<usize> {
-    if (f.wire_len as usize) > data.len() {
-        return None;
-    }
-    let max = batch.max_frame();
-    let area = batch.rx_area(batch.len())?;
-    let len = match f.vlan {
-        Some((tpid, tci)) if data.len() >= 12 => {
-            let len = data.len() + 4;
-            if len > max {
-                return None;
-            }
-            area[..12].copy_from_slice(&data[..12]);
-            area[12..14].copy_from_slice(&tpid.to_be_bytes());
-            area[14..16].copy_from_slice(&tci.to_be_bytes());
-            area[16..len].copy_from_slice(&data[12..]);
-            len
-        }
-        _ => {
-            let len = data.len();
-            if len > max {
-                return None;
-            }
-            area[..len].copy_from_slice(data);
-            len
-        }
-    };
-    batch.commit(len, port).ok()?;
-    Some(len)
-}
-
-/// A fanout group id for a port, distinct per port and per process.
-fn fanout_group(port: u16) -> u16 {
-    (std::process::id() as u16)
-        .wrapping_mul(509)
-        .wrapping_add(port)
-}
-
-impl Backend for AfPacketBackend {
-    fn recv(&mut self, batch: &mut Batch) -> io::Result<usize> {
-        self.since_stats += 1;
-        if self.since_stats >= 4096 {
-            self.update_drop_counts();
-        }
-        let n = self.drain(batch);
-        if n > 0 || self.ports.is_empty() {
-            return Ok(n);
-        }
-        // Nothing waiting: sleep until a ring has a block, or the timeout
-        // (so the caller can check its stop flag).
-        // SAFETY: pollfds is a valid array of its length.
-        let r = unsafe {
-            libc::poll(
-                self.pollfds.as_mut_ptr(),
-                self.pollfds.len() as libc::nfds_t,
-                self.poll_timeout_ms,
-            )
-        };
-        if r < 0 {
-            let e = last_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
-            }
-        }
-        if r == 0 {
-            self.update_drop_counts();
-        }
-        Ok(self.drain(batch))
-    }
-
-    fn send(&mut self, batch: &Batch) -> io::Result<()> {
+    /// Sends the forwarded frames of the batch, straight from the rings,
+    /// with one `sendmmsg` per egress port.
+    fn transmit(&mut self) {
         let (mut unmapped, mut unmapped_bytes) = (0u64, 0u64);
-        for (port, frame) in batch.forwarded() {
-            self.counters.egress(port, 1, frame.len() as u64);
+        for s in &self.batch.slots {
+            let Some(Verdict::Forward { port }) = s.verdict else {
+                continue;
+            };
+            let len = s.len as usize;
+            self.counters.egress(port, 1, len as u64);
             match self.index_of.get(usize::from(port)) {
                 Some(&i) if i != u16::MAX => {
                     self.ports[usize::from(i)].tx.iov.push(libc::iovec {
-                        iov_base: frame.as_ptr().cast_mut().cast(),
-                        iov_len: frame.len(),
+                        iov_base: s.bytes().as_ptr().cast_mut().cast(),
+                        iov_len: len,
                     });
                 }
                 _ => {
                     unmapped += 1;
-                    unmapped_bytes += frame.len() as u64;
+                    unmapped_bytes += len as u64;
                 }
             }
         }
@@ -806,8 +1040,14 @@ impl Backend for AfPacketBackend {
                 cells.last_tx_errno.store(errno, Ordering::Relaxed);
             }
         }
-        Ok(())
     }
+}
+
+/// A fanout group id for a port, distinct per port and per process.
+fn fanout_group(port: u16) -> u16 {
+    (std::process::id() as u16)
+        .wrapping_mul(509)
+        .wrapping_add(port)
 }
 
 #[cfg(test)]
@@ -857,12 +1097,424 @@ mod tests {
             port: 3,
             interface: "nosuchif0".into(),
         };
-        match AfPacketBackend::open(&[spec], &RingConfig::default(), 1, 32) {
+        match AfPacketBackend::open(&[spec], &RingConfig::default(), 1, BatchSize::DEFAULT) {
             Err(AfPacketError::NoInterface { port: 3, interface }) => {
                 assert_eq!(interface, "nosuchif0")
             }
             Err(e) => panic!("unexpected error {e}"),
             Ok(_) => panic!("opened a missing interface"),
+        }
+    }
+}
+
+/// The backend on real interfaces: a namespace with the switch's ports
+/// and one with their veth peers, frames sent into a peer and captured on
+/// the other. Needs root and iproute2 (says so loudly otherwise).
+#[cfg(test)]
+mod live {
+    use super::*;
+    use crate::io::{MemoryBackend, run};
+    use crate::packet::Batch;
+    use crate::tablefile::TableFile;
+    use beamer_testbed::{Netns, veth};
+    use std::time::{Duration, Instant};
+
+    const TABLES: &str = r#"
+[pipeline]
+buckets = 16
+max_vips = 1
+[config]
+tunnel_src = "10.0.0.1"
+[[vip]]
+addr = "192.0.2.10"
+vip_id = 0
+service_ports = ["tcp/80"]
+[vip.buckets]
+round_robin = ["10.1.0.1", "10.1.0.2"]
+[[route]]
+prefix = "10.1.0.0/24"
+port = 2
+dst_mac = "02:00:00:00:02:01"
+src_mac = "02:00:00:00:00:02"
+"#;
+
+    /// ```text
+    ///   ns ..pe          ns ..sw
+    ///   c1 <--veth--> s1 = port 1
+    ///   v2 <--veth--> s2 = port 2
+    /// ```
+    struct Link {
+        sw: Netns,
+        pe: Netns,
+    }
+
+    fn link(tag: &str, what: &str) -> Option<Link> {
+        if let Some(why) = beamer_testbed::missing(&["ip"], false) {
+            beamer_testbed::skip_unless_required(
+                beamer_testbed::REQUIRE_TOOLS,
+                what,
+                &format!("{why}; the TPACKET_V3 ring was NOT exercised on a veth pair"),
+            );
+            return None;
+        }
+        beamer_testbed::sweep_stale("bafu");
+        let base = format!("bafu{}{tag}", std::process::id());
+        let ns = |role: &str| {
+            let ns = Netns::new(format!("{base}{role}")).expect("namespace");
+            for kv in [
+                "net.ipv6.conf.all.disable_ipv6=1",
+                "net.ipv6.conf.default.disable_ipv6=1",
+            ] {
+                ns.sysctl(kv).expect("sysctl");
+            }
+            ns
+        };
+        let l = Link {
+            sw: ns("sw"),
+            pe: ns("pe"),
+        };
+        veth(&l.sw, "s1", &l.pe, "c1").expect("veth s1-c1");
+        veth(&l.sw, "s2", &l.pe, "v2").expect("veth s2-v2");
+        Some(l)
+    }
+
+    impl Link {
+        fn open(&self, cfg: RingConfig, batch: usize) -> AfPacketBackend {
+            let specs: Vec<PortSpec> = ["1=s1", "2=s2"]
+                .iter()
+                .map(|s| s.parse().unwrap())
+                .collect();
+            let batch = BatchSize::new(batch).unwrap();
+            self.sw
+                .run(|| AfPacketBackend::open(&specs, &cfg, 1, batch))
+                .expect("open the ports")
+        }
+
+        /// A packet socket on a peer interface.
+        fn tap(&self, ifname: &str) -> OwnedFd {
+            self.pe.run(|| {
+                let name = CString::new(ifname).unwrap();
+                // SAFETY: plain libc calls with valid arguments; the
+                // descriptor is owned at once.
+                unsafe {
+                    let ifindex = libc::if_nametoindex(name.as_ptr());
+                    assert!(ifindex != 0, "no interface {ifname}");
+                    let raw = libc::socket(
+                        libc::AF_PACKET,
+                        libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                        i32::from((libc::ETH_P_ALL as u16).to_be()),
+                    );
+                    assert!(raw >= 0, "socket: {}", last_error());
+                    let fd = OwnedFd::from_raw_fd(raw);
+                    let mut sll: libc::sockaddr_ll = std::mem::zeroed();
+                    sll.sll_family = libc::AF_PACKET as u16;
+                    sll.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
+                    sll.sll_ifindex = ifindex as i32;
+                    let r = libc::bind(
+                        fd.as_raw_fd(),
+                        (&sll as *const libc::sockaddr_ll).cast(),
+                        size_of::<libc::sockaddr_ll>() as u32,
+                    );
+                    assert_eq!(r, 0, "bind: {}", last_error());
+                    let tv = libc::timeval {
+                        tv_sec: 0,
+                        tv_usec: 50_000,
+                    };
+                    setsockopt(&fd, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv).unwrap();
+                    fd
+                }
+            })
+        }
+    }
+
+    fn send(fd: &OwnedFd, frame: &[u8]) {
+        // SAFETY: sends `frame` on a bound packet socket.
+        let n = unsafe { libc::send(fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
+        assert_eq!(n, frame.len() as isize, "send: {}", last_error());
+    }
+
+    /// The frames received (not sent) on the tap until it stays quiet.
+    fn capture(fd: &OwnedFd, want: usize) -> Vec<Vec<u8>> {
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 4096];
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while got.len() < want && Instant::now() < deadline {
+            // SAFETY: an all-zero sockaddr_ll is valid; `buf` and `sll`
+            // have the sizes passed.
+            let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+            let mut len = size_of::<libc::sockaddr_ll>() as u32;
+            let n = unsafe {
+                libc::recvfrom(
+                    fd.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    0,
+                    (&mut sll as *mut libc::sockaddr_ll).cast(),
+                    &mut len,
+                )
+            };
+            if n > 0 && sll.sll_pkttype != libc::PACKET_OUTGOING {
+                got.push(buf[..n as usize].to_vec());
+            }
+        }
+        got
+    }
+
+    /// A TCP SYN from 198.51.100.`src`:`sport` to 192.0.2.10:80.
+    fn syn(src: u8, sport: u16) -> Vec<u8> {
+        let mut f = vec![0u8; 54];
+        f[..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x01]);
+        f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0x01, 0x01]);
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        f[14] = 0x45;
+        f[16..18].copy_from_slice(&40u16.to_be_bytes());
+        f[22] = 64;
+        f[23] = 6;
+        f[26..30].copy_from_slice(&[198, 51, 100, src]);
+        f[30..34].copy_from_slice(&[192, 0, 2, 10]);
+        f[34..36].copy_from_slice(&sport.to_be_bytes());
+        f[36..38].copy_from_slice(&80u16.to_be_bytes());
+        f[46] = 0x50;
+        f[47] = 0x02;
+        f
+    }
+
+    /// What the pipeline makes of `frames` in memory: (port, frame).
+    fn in_memory(frames: &[Vec<u8>]) -> Vec<(u16, Vec<u8>)> {
+        let switch = TableFile::parse(TABLES).unwrap().build().unwrap();
+        let mut mem = MemoryBackend::with_input(frames.iter().map(|f| (1, f.clone())));
+        let stop = AtomicBool::new(false);
+        run(
+            &mut switch.worker(),
+            &mut mem,
+            &mut Batch::with_defaults(),
+            &stop,
+        )
+        .unwrap();
+        mem.take_output()
+    }
+
+    /// Rounds until `want` frames were processed (or 5 s passed).
+    fn rounds(backend: &mut AfPacketBackend, worker: &mut Worker, want: usize) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut n = 0;
+        while n < want && Instant::now() < deadline {
+            n += backend.round(worker).unwrap();
+        }
+        n
+    }
+
+    fn small_ring() -> RingConfig {
+        RingConfig {
+            block_size: 4096,
+            block_count: 2,
+            poll_timeout_ms: 10,
+            ..RingConfig::default()
+        }
+    }
+
+    #[test]
+    fn frames_sit_behind_the_reserve_and_vlan_tags_go_back_in_place() {
+        let Some(l) = link("r", "frames_sit_behind_the_reserve") else {
+            return;
+        };
+        let cfg = RingConfig {
+            max_frame: 100,
+            poll_timeout_ms: 10,
+            ..RingConfig::default()
+        };
+        let mut backend = l.open(cfg, 8);
+        let c1 = l.tap("c1");
+        //  plain SYN | 802.1Q tag 0x8100 VID 5 after the MACs | 101 bytes
+        let plain = syn(1, 1000);
+        let mut tagged = plain[..12].to_vec();
+        tagged.extend_from_slice(&[0x81, 0x00, 0x00, 0x05]);
+        tagged.extend_from_slice(&plain[12..]);
+        let mut long = syn(2, 2000);
+        long.resize(101, 0xee);
+        for f in [&plain, &tagged, &long] {
+            send(&c1, f);
+        }
+
+        // The kernel hands the block over after the block timeout.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let port = &mut backend.ports[0];
+        let f = loop {
+            if let Some(f) = port.ring.peek() {
+                break f;
+            }
+            assert!(Instant::now() < deadline, "no frame reached the ring");
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        // The first frame's header: tp_mac and tp_net moved by the reserve
+        // (82 and 96 without it), both inside the frame's own slot.
+        let ring = &port.ring;
+        let hdr_at = ring.block * ring.block_size + ring.next;
+        // SAFETY: `peek` checked the header lies in the held block.
+        let hdr: libc::tpacket3_hdr = unsafe {
+            ring.base
+                .as_ptr()
+                .add(hdr_at)
+                .cast::<libc::tpacket3_hdr>()
+                .read()
+        };
+        let align = libc::TPACKET_ALIGNMENT;
+        let net = (libc::TPACKET3_HDRLEN + 16).div_ceil(align) * align + RESERVE;
+        assert_eq!(
+            (usize::from(hdr.tp_mac), usize::from(hdr.tp_net)),
+            (net - 14, net)
+        );
+        assert_eq!(f.at - hdr_at, net - 14);
+        assert_eq!(hdr.tp_next_offset % 8, 0, "frames at multiples of 8");
+
+        // Noted without a copy: the plain frame right behind the reserve,
+        // the tagged one 4 bytes into it with its tag back, the long one
+        // counted as oversize.
+        let mut n = 0;
+        while n < 2 && Instant::now() < deadline {
+            n = backend.collect();
+        }
+        assert_eq!(n, 2);
+        let slots = &backend.batch.slots;
+        assert_eq!(
+            (slots[0].head as usize, slots[0].bytes()),
+            (RESERVE, &plain[..])
+        );
+        assert_eq!(
+            (slots[1].head as usize, slots[1].bytes()),
+            (RESERVE - VLAN_TAG_LEN, &tagged[..])
+        );
+        assert_eq!(
+            slots[0].buf.as_ptr() as usize,
+            ring_addr(&backend, f.at - RESERVE)
+        );
+        let io = backend.counters().read();
+        assert_eq!(io.oversize, 1);
+        assert_eq!((io.ports[0].rx.packets, io.ports[0].rx.bytes), (2, 54 + 58));
+
+        // The rest of the round: encapsulated in the ring, sent from
+        // there, the block given back.
+        let switch = TableFile::parse(TABLES).unwrap().build().unwrap();
+        let mut worker = switch.worker();
+        let v2 = l.tap("v2");
+        backend.worker_finish(&mut worker);
+        let want = in_memory(&[plain.clone(), tagged.clone()]);
+        assert_eq!(want.len(), 1, "the tagged frame is dropped as non_ipv4");
+        assert_eq!(capture(&v2, 1), vec![want[0].1.clone()]);
+        assert_eq!(backend.ports[0].ring.done, 0);
+        drop(l);
+    }
+
+    fn ring_addr(backend: &AfPacketBackend, at: usize) -> usize {
+        backend.ports[0].ring.base.as_ptr() as usize + at
+    }
+
+    impl AfPacketBackend {
+        /// The second half of a round, after a `collect` by the test.
+        fn worker_finish(&mut self, worker: &mut Worker) {
+            worker.process_frames(&mut self.batch);
+            self.transmit();
+            self.batch.slots.clear();
+            self.release();
+        }
+    }
+
+    /// The ring fills up while a batch is in progress: the kernel must not
+    /// write into the blocks the batch's frames are in until they are
+    /// sent, so it drops what arrives meanwhile, and the batch goes out
+    /// intact. Afterwards the ring takes frames again.
+    #[test]
+    fn a_full_ring_does_not_overwrite_the_batch_in_progress() {
+        let Some(l) = link("f", "a_full_ring_does_not_overwrite_the_batch_in_progress") else {
+            return;
+        };
+        let mut backend = l.open(small_ring(), 256);
+        let (c1, v2) = (l.tap("c1"), l.tap("v2"));
+        let frames: Vec<Vec<u8>> = (0..150u16).map(|i| syn(1, 1000 + i)).collect();
+        // More than two blocks hold: the kernel fills both and drops the
+        // rest.
+        for f in &frames[..60] {
+            send(&c1, f);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        let n = backend.collect();
+        assert!(n > 10 && n < 60, "{n} frames in two 4 KiB blocks");
+        assert_eq!(backend.ports[0].ring.done, 2, "both blocks read, held");
+        // Noted, not yet processed: what arrives now finds no block.
+        for f in &frames[60..100] {
+            send(&c1, f);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        let switch = TableFile::parse(TABLES).unwrap().build().unwrap();
+        let mut worker = switch.worker();
+        backend.worker_finish(&mut worker);
+        let want: Vec<Vec<u8>> = in_memory(&frames[..n])
+            .into_iter()
+            .map(|(_, f)| f)
+            .collect();
+        assert!(capture(&v2, n) == want, "the batch was overwritten");
+        backend.update_drop_counts();
+        assert_eq!(
+            backend.counters().read().ports[0].rx_lost,
+            100 - n as u64,
+            "dropped by the kernel while the ring was full"
+        );
+        // Given back: the ring takes frames again.
+        for f in &frames[100..110] {
+            send(&c1, f);
+        }
+        assert_eq!(rounds(&mut backend, &mut worker, 10), 10);
+        let want: Vec<Vec<u8>> = in_memory(&frames[100..110])
+            .into_iter()
+            .map(|(_, f)| f)
+            .collect();
+        assert!(capture(&v2, 10) == want);
+        drop(l);
+    }
+
+    /// Through a ring of two 4 KiB blocks (about 20 of these frames each), in
+    /// steps: batches that end in the middle of a block (7 frames), and
+    /// batches larger than the ring (64), which read both blocks to the
+    /// end before giving them back. Every frame comes out once, in order,
+    /// byte for byte as in memory, and the kernel never runs out of
+    /// blocks.
+    #[test]
+    fn blocks_go_back_only_after_their_frames_are_sent() {
+        for (tag, batch, per_step) in [("a", 7, 20), ("b", 64, 30)] {
+            let Some(l) = link(tag, "blocks_go_back_only_after_their_frames_are_sent") else {
+                return;
+            };
+            let mut backend = l.open(small_ring(), batch);
+            let (c1, v2) = (l.tap("c1"), l.tap("v2"));
+            let switch = TableFile::parse(TABLES).unwrap().build().unwrap();
+            let mut worker = switch.worker();
+            let steps = 20;
+            let frames: Vec<Vec<u8>> = (0..steps * per_step)
+                .map(|i| syn((i % 200) as u8 + 1, 1000 + i as u16))
+                .collect();
+            let want = in_memory(&frames);
+            assert_eq!(want.len(), frames.len());
+            let mut got = Vec::new();
+            for step in frames.chunks(per_step) {
+                for f in step {
+                    send(&c1, f);
+                }
+                assert_eq!(
+                    rounds(&mut backend, &mut worker, step.len()),
+                    step.len(),
+                    "batch {batch}: frames of a step"
+                );
+                got.extend(capture(&v2, step.len()));
+            }
+            let want: Vec<Vec<u8>> = want.into_iter().map(|(_, f)| f).collect();
+            assert_eq!(got.len(), want.len(), "batch {batch}");
+            assert!(got == want, "batch {batch}: output differs from memory");
+            backend.update_drop_counts();
+            let io = backend.counters().read();
+            assert_eq!(io.ports[0].rx_lost, 0, "batch {batch}");
+            assert_eq!(io.ports[1].tx.packets, frames.len() as u64);
+            assert_eq!(backend.ports[0].ring.done, 0);
+            drop(l);
         }
     }
 }
