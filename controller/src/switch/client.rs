@@ -23,6 +23,28 @@ use tonic::transport::{Channel, Endpoint};
 /// with its context, a large bmv2 JSON) run to many megabytes.
 pub const MAX_MESSAGE_BYTES: usize = 256 << 20;
 
+/// Time without a frame from the switch after which the client sends an
+/// HTTP/2 keepalive ping on a connection with a call open (the stream
+/// channel always is): 6 minutes.
+///
+/// gRPC C++ servers (bmv2's PI server, Stratum) allow a client one ping
+/// per 5 minutes while they send no data or headers (their
+/// `min_recv_ping_interval_without_data`), and answer the third ping
+/// that comes sooner with GOAWAY `too_many_pings`, which drops every call
+/// on the connection. A backup controller waiting on the stream channel,
+/// or a primary with a long `probe_interval`, gets nothing from the
+/// switch for long stretches, so shorter intervals (5 s here, before)
+/// made bmv2 close the connection every 20 s or so. A dead switch is
+/// found by the primary's periodic pipeline probe (an RPC with
+/// `rpc_timeout`), and by a backup's re-sent arbitration requests; this
+/// ping is the last resort for a silent connection, kept above the
+/// servers' minimum with a margin for timer slack.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(6 * 60);
+
+/// How long a keepalive ping may go unanswered before the connection is
+/// given up (gRPC's default).
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// Why an exchange with a switch failed, sorted by what the caller does
 /// about it.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -145,11 +167,12 @@ impl Client {
             .map_err(|e| SwitchError::Unreachable(format!("bad address {}: {e}", spec.address)))?
             .connect_timeout(connect_timeout)
             .tcp_nodelay(true)
-            // A dead switch (or a cut link) shows up as a failed keepalive
-            // even when no RPC is in flight.
-            .http2_keep_alive_interval(Duration::from_secs(5))
-            .keep_alive_timeout(Duration::from_secs(5))
-            .keep_alive_while_idle(true)
+            // Pings the switch's gRPC server accepts (see
+            // KEEPALIVE_INTERVAL), and none on a connection without a call:
+            // gRPC servers allow those once in two hours.
+            .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+            .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+            .keep_alive_while_idle(false)
             // Per-update errors of a big batch travel in the trailers.
             .http2_max_header_list_size(16 << 20)
             .http2_adaptive_window(true);
@@ -634,6 +657,18 @@ mod tests {
             message: msg.into(),
             ..Default::default()
         }
+    }
+
+    /// What a gRPC C++ server (gRPC 1.51 in bmv2/PI, Stratum) accepts by
+    /// default: one ping per `min_recv_ping_interval_without_data` while
+    /// it sends nothing.
+    const GRPC_MIN_RECV_PING_INTERVAL: Duration = Duration::from_secs(5 * 60);
+
+    #[test]
+    fn keepalive_pings_stay_within_what_grpc_servers_accept() {
+        assert!(KEEPALIVE_INTERVAL > GRPC_MIN_RECV_PING_INTERVAL);
+        // A ping's answer is awaited for less time than the next ping.
+        assert!(KEEPALIVE_TIMEOUT < KEEPALIVE_INTERVAL);
     }
 
     #[test]
