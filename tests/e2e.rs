@@ -31,7 +31,9 @@
 //!
 //! With chaining no connection may break; without it some must. MPTCP
 //! subflows to the per-server ports are counted by the switch (the VIP
-//! entries' direct counters, read over P4Runtime).
+//! entries' direct counters, read over P4Runtime), and the switch's drop
+//! counter shows no packet with IP options: no chained packet crossed the
+//! mux.
 //!
 //! `BEAMER_E2E_SWITCH=softswitch` (default), `bmv2` or `all` picks the mux;
 //! bmv2 runs only when p4c and simple_switch_grpc are installed, and says
@@ -45,6 +47,7 @@
 mod support;
 
 use beamer_controller::api::CommandResult;
+use beamer_pipeline::DropReason;
 use beamer_pipeline::hash::bucket_of;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -74,6 +77,8 @@ struct Run {
     server_port_packets: BTreeMap<Ipv4Addr, u64>,
     /// Packets the agents daisy-chained, by server (their counters).
     chained: BTreeMap<u8, u64>,
+    /// Packets the switch dropped, per reason, at the end.
+    drops: BTreeMap<DropReason, u64>,
     secs: f64,
 }
 
@@ -142,6 +147,22 @@ impl Run {
             s,
             "  daisy-chained packets per server agent: {:?}",
             self.chained
+        );
+        let drops: Vec<String> = self
+            .drops
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(r, n)| format!("{r} {n}"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "  switch drops at the end ({} reasons read): {}",
+            self.drops.len(),
+            if drops.is_empty() {
+                "none".to_string()
+            } else {
+                drops.join(", ")
+            }
         );
         let broken = self.broken();
         let _ = writeln!(s, "  BROKEN CONNECTIONS: {}", broken.len());
@@ -279,7 +300,8 @@ fn drive(tb: &mut Testbed) -> Result<Run, Failure> {
     chained.insert(1, forwarded(&tb.stop_host(1)));
     sleep(PAUSE);
     let wave_b = wave_b.finish();
-    tally(&mut ports, &read_tables(tb)?);
+    let last = read_tables(tb)?;
+    tally(&mut ports, &last);
     for n in 2..=support::SERVERS {
         chained.insert(n, forwarded(&tb.stop_host(n)));
     }
@@ -298,6 +320,7 @@ fn drive(tb: &mut Testbed) -> Result<Run, Failure> {
         new_per_server,
         server_port_packets: ports,
         chained,
+        drops: last.drops,
         secs: 0.0,
     })
 }
@@ -383,6 +406,14 @@ fn run_kind(kind: SwitchKind) {
         );
         // (20 connections over three servers: all on one is a bug, not luck.)
         assert!(r.new_per_server.len() >= 2, "{}", r.summary());
+        // Chained packets went from server to server on the bridge: none
+        // reached the mux, which drops IPv4 with options.
+        assert_eq!(
+            r.drops.get(&DropReason::IpOptions),
+            Some(&0),
+            "packets with IP options reached the mux:\n{}{keep}",
+            r.summary()
+        );
         // Every change moved the fewest buckets.
         for (label, c) in &r.changes {
             assert!(c.committed && c.moved == c.minimum, "{label}: {c:?}");

@@ -1,12 +1,12 @@
-//! Reads the switch's tables and direct counters over P4Runtime, as any
-//! target answers them: where each bucket goes, and how many packets each
-//! per-server port carried.
+//! Reads the switch's tables and counters over P4Runtime, as any target
+//! answers them: where each bucket goes, how many packets each per-server
+//! port carried, and what the switch dropped, per reason.
 
 use beamer_pipeline::entries::{Entry, VipAction, VipKey};
 use beamer_pipeline::p4rt::p4runtime_proto::p4::v1;
 use beamer_pipeline::p4rt::p4runtime_proto::p4::v1::p4_runtime_client::P4RuntimeClient;
 use beamer_pipeline::p4rt::{Counts, Pipeline};
-use beamer_pipeline::{PipelineParams, Target, schema};
+use beamer_pipeline::{DropReason, PipelineParams, Target, schema};
 use beamer_testbed::Netns;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -19,10 +19,12 @@ pub struct Tables {
     pub buckets: BTreeMap<u32, Ipv4Addr>,
     /// Per-server ports: (key, server, packets counted).
     pub server_ports: Vec<(VipKey, Ipv4Addr, u64)>,
+    /// Packets dropped, per reason (the drop counter).
+    pub drops: BTreeMap<DropReason, u64>,
 }
 
-/// Reads the VIP and bucket tables, with counters, from the P4Runtime
-/// server at `addr` inside `ns`.
+/// Reads the VIP and bucket tables, with counters, and the drop counter
+/// from the P4Runtime server at `addr` inside `ns`.
 pub fn read(ns: &Netns, addr: &str, device_id: u64, bucket_bits: u8) -> Result<Tables, String> {
     let uri = format!("http://{addr}");
     ns.run(move || {
@@ -44,9 +46,15 @@ pub fn read(ns: &Netns, addr: &str, device_id: u64, bucket_bits: u8) -> Result<T
                     ..Default::default()
                 })),
             };
+            let drops = v1::Entity {
+                entity: Some(v1::entity::Entity::CounterEntry(v1::CounterEntry {
+                    counter_id: schema::DROPS.id,
+                    ..Default::default()
+                })),
+            };
             let req = v1::ReadRequest {
                 device_id,
-                entities: vec![entry(schema::VIP.id), entry(schema::BUCKETS.id)],
+                entities: vec![entry(schema::VIP.id), entry(schema::BUCKETS.id), drops],
                 ..Default::default()
             };
             let mut stream = c
@@ -66,8 +74,25 @@ pub fn read(ns: &Netns, addr: &str, device_id: u64, bucket_bits: u8) -> Result<T
                 .map_err(|s| format!("P4Runtime Read: {s}"))?
             {
                 for e in resp.entities {
-                    let Some(v1::entity::Entity::TableEntry(te)) = e.entity else {
-                        continue;
+                    let te = match e.entity {
+                        Some(v1::entity::Entity::TableEntry(te)) => te,
+                        Some(v1::entity::Entity::CounterEntry(c)) => {
+                            let reason = c
+                                .index
+                                .and_then(|i| usize::try_from(i.index).ok())
+                                .and_then(DropReason::from_index)
+                                .ok_or_else(|| format!("drop counter cell {:?}", c.index))?;
+                            let n = c
+                                .data
+                                .as_ref()
+                                .map(Counts::from_p4)
+                                .transpose()
+                                .map_err(|e| format!("drop counter {reason}: {e}"))?
+                                .map_or(0, |c| c.packets);
+                            t.drops.insert(reason, n);
+                            continue;
+                        }
+                        _ => continue,
                     };
                     let entry = pipeline
                         .entry_from_p4(&te)

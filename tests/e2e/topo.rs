@@ -215,7 +215,10 @@ impl Testbed {
         let (c, m, f) = (&self.client, &self.mux, &self.fabric);
         veth(m, "p1", c, "eth0")?;
         veth(m, "p2", f, "swp")?;
-        f.ip("link add br0 type bridge")?;
+        // No multicast snooping: the bridge's IGMP reports carry the
+        // Router Alert option, and the mux would count them as ip_options,
+        // which the test keeps for chained packets crossing the mux.
+        f.ip("link add br0 type bridge mcast_snooping 0")?;
         f.ip("link set br0 up")?;
         f.ip("link set swp master br0")?;
         for n in 1..=SERVERS {
@@ -487,6 +490,16 @@ impl Testbed {
             .chain(self.hosts.values());
         for p in procs {
             let _ = writeln!(s, "--- {} ---\n{}", p.name(), p.log_tail(15));
+        }
+        // simple_switch_grpc's output and log, where bmv2/start.sh put them.
+        if let Some(b) = &self.bmv2 {
+            for f in ["stdout.log", "bmv2.log.txt"] {
+                let path = b.run_dir.join(f);
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+                let _ = writeln!(s, "--- bmv2 {} ---\n{tail}", path.display());
+            }
         }
         s
     }
