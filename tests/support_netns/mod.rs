@@ -161,6 +161,12 @@ impl Tap {
     }
 }
 
+impl AsRawFd for Tap {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
 /// The switch process; killed and reaped when dropped.
 pub struct SwitchProcess {
     pub child: Child,
