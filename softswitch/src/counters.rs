@@ -1,6 +1,6 @@
 //! Counters without locks or read-modify-write atomics on the data path.
 //!
-//! Each worker owns a [`CounterBlock`]: one packets/bytes pair per VIP
+//! Each worker owns a `CounterBlock`: one packets/bytes pair per VIP
 //! entry, per bucket entry, per table default entry and per drop reason.
 //! Only its worker writes a block, with a relaxed load and a relaxed store
 //! (two plain `mov`s on x86-64; no `lock` prefix), so no cache line

@@ -18,7 +18,7 @@
 //! - [`io`]: the backend interface and the in-memory backend (pcap files
 //!   and AF_PACKET ports live beside it);
 //! - [`p4rt`]: the P4Runtime server, on top of [`Switch`];
-//! - [`bench`]: the benchmark workload and measurement loops shared by the
+//! - [`bench`](mod@bench): the benchmark workload and measurement loops shared by the
 //!   criterion bench and `beamer bench`.
 //!
 //! A data-path thread takes a [`Worker`] and loops: fill a [`Batch`],

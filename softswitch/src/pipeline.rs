@@ -24,8 +24,8 @@
 //! count into the table's default entry; drops count per reason. A VIP hit
 //! with TTL 0 or 1 is encapsulated, and the inner packet is never changed.
 //!
-//! The work is split in two phases, [`classify`] (parse, VIP lookup, hash)
-//! and [`finish`] (bucket lookup, route, rewrite). [`process`] runs both on
+//! The work is split in two phases, `classify` (parse, VIP lookup, hash)
+//! and `finish` (bucket lookup, route, rewrite). [`process`] runs both on
 //! one frame; a batch runs the first phase over all its frames, prefetching
 //! each packet's bucket entry and counter, then the second, so the cache
 //! misses of a batch overlap instead of queueing. Both paths run the same

@@ -21,7 +21,7 @@
 //!
 //! # Counters
 //!
-//! Each worker counts into its own [`CounterBlock`] (see
+//! Each worker counts into its own `CounterBlock` (see
 //! [`crate::counters`]); reads sum the blocks and subtract a per-cell
 //! baseline, which is how INSERT resets a direct counter and how a
 //! P4Runtime write sets one. A worker that still runs on the snapshot from
@@ -907,9 +907,9 @@ impl Worker {
     /// frames left in a packet ring) against one snapshot, in place; the
     /// [`Frames`] keep the verdicts. At most [`BatchSize::MAX`] frames.
     ///
-    /// Runs phase one ([`pipeline::classify`]) over the whole batch,
+    /// Runs phase one (`pipeline::classify`) over the whole batch,
     /// prefetching each packet's bucket entry and counter, then phase two
-    /// ([`pipeline::finish`]): the same steps as [`pipeline::process`],
+    /// (`pipeline::finish`): the same steps as [`pipeline::process`],
     /// with the batch's cache misses overlapped.
     pub fn process_frames(&mut self, batch: &mut impl Frames) {
         let mut plans = std::mem::take(&mut self.plans);

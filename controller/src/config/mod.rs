@@ -45,7 +45,7 @@
 //! ```
 //!
 //! `daisy_timeout` defaults to
-//! [`DEFAULT_DAISY_TIMEOUT_SECS`](beamer_pipeline::daisy::DEFAULT_DAISY_TIMEOUT_SECS),
+//! [`beamer_pipeline::daisy::DEFAULT_DAISY_TIMEOUT_SECS`],
 //! the value above.
 
 mod duration;

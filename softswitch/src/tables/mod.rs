@@ -5,9 +5,9 @@
 //! sharing everything it does not change:
 //!
 //! - the VIP table (a small open-addressing hash) and the route trie
-//!   ([`lpm`]) are rebuilt whole when one of their entries changes; both are
+//!   (`lpm`) are rebuilt whole when one of their entries changes; both are
 //!   small and change rarely;
-//! - the bucket table is one [`BucketSet`] per `vip_id`, cut into chunks of
+//! - the bucket table is one `BucketSet` per `vip_id`, cut into chunks of
 //!   1,024 buckets behind `Arc`s. A write copies only the chunk it touches
 //!   (16 KiB) and the set's chunk list, so a single-entry write does not
 //!   copy 64K buckets; further writes to the same chunk in the same call
