@@ -6,6 +6,7 @@
 mod cli;
 
 use clap::{Parser, Subcommand};
+use std::process::ExitCode;
 
 /// A Beamer-style stateless load balancer for programmable switches.
 #[derive(Parser)]
@@ -35,8 +36,10 @@ enum Command {
     PackageTofino(cli::package_tofino::Args),
 }
 
-fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+/// Runs the subcommand. An error is printed as its chain of causes, one
+/// line, with no backtrace (operators read these), and exits with status 1.
+fn main() -> ExitCode {
+    let result = match Cli::parse().command {
         Command::Gen(a) => cli::generate::run(a),
         Command::Switch(a) => cli::switch::run(a),
         Command::Controller(a) => cli::controller::run(a),
@@ -45,5 +48,12 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(a) => cli::bench::run(a),
         Command::Demo(a) => cli::demo::run(a),
         Command::PackageTofino(a) => cli::package_tofino::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
