@@ -52,6 +52,8 @@ pub mod pipeline;
 pub mod switch;
 pub mod tablefile;
 pub mod tables;
+#[cfg(test)]
+mod testing;
 
 pub use counters::CounterData;
 pub use packet::{Batch, BatchSize, Frame, FrameError, Frames, HEADROOM, Verdict};

@@ -1134,29 +1134,10 @@ mod live {
     use super::*;
     use crate::io::{MemoryBackend, run};
     use crate::packet::Batch;
-    use crate::tablefile::TableFile;
+    use crate::testing::{syn, two_servers};
     use beamer_testbed::{Netns, veth};
     use std::collections::HashMap;
     use std::time::{Duration, Instant};
-
-    const TABLES: &str = r#"
-[pipeline]
-buckets = 16
-max_vips = 1
-[config]
-tunnel_src = "10.0.0.1"
-[[vip]]
-addr = "192.0.2.10"
-vip_id = 0
-service_ports = ["tcp/80"]
-[vip.buckets]
-round_robin = ["10.1.0.1", "10.1.0.2"]
-[[route]]
-prefix = "10.1.0.0/24"
-port = 2
-dst_mac = "02:00:00:00:02:01"
-src_mac = "02:00:00:00:00:02"
-"#;
 
     /// ```text
     ///   ns ..pe          ns ..sw
@@ -1280,28 +1261,9 @@ src_mac = "02:00:00:00:00:02"
         got
     }
 
-    /// A TCP SYN from 198.51.100.`src`:`sport` to 192.0.2.10:80.
-    fn syn(src: u8, sport: u16) -> Vec<u8> {
-        let mut f = vec![0u8; 54];
-        f[..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x01]);
-        f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0x01, 0x01]);
-        f[12..14].copy_from_slice(&[0x08, 0x00]);
-        f[14] = 0x45;
-        f[16..18].copy_from_slice(&40u16.to_be_bytes());
-        f[22] = 64;
-        f[23] = 6;
-        f[26..30].copy_from_slice(&[198, 51, 100, src]);
-        f[30..34].copy_from_slice(&[192, 0, 2, 10]);
-        f[34..36].copy_from_slice(&sport.to_be_bytes());
-        f[36..38].copy_from_slice(&80u16.to_be_bytes());
-        f[46] = 0x50;
-        f[47] = 0x02;
-        f
-    }
-
     /// What the pipeline makes of `frames` in memory: (port, frame).
     fn in_memory(frames: &[Vec<u8>]) -> Vec<(u16, Vec<u8>)> {
-        let switch = TableFile::parse(TABLES).unwrap().build().unwrap();
+        let switch = two_servers();
         let mut mem = MemoryBackend::with_input(frames.iter().map(|f| (1, f.clone())));
         let stop = AtomicBool::new(false);
         run(
@@ -1346,11 +1308,11 @@ src_mac = "02:00:00:00:00:02"
         let mut backend = l.open(cfg, 8);
         let c1 = l.tap("c1");
         //  plain SYN | 802.1Q tag 0x8100 VID 5 after the MACs | 101 bytes
-        let plain = syn(1, 1000);
+        let plain = syn([198, 51, 100, 1], 1000);
         let mut tagged = plain[..12].to_vec();
         tagged.extend_from_slice(&[0x81, 0x00, 0x00, 0x05]);
         tagged.extend_from_slice(&plain[12..]);
-        let mut long = syn(2, 2000);
+        let mut long = syn([198, 51, 100, 2], 2000);
         long.resize(101, 0xee);
         for f in [&plain, &tagged, &long] {
             send(&c1, f);
@@ -1414,7 +1376,7 @@ src_mac = "02:00:00:00:00:02"
 
         // The rest of the round: encapsulated in the ring, sent from
         // there, the block given back.
-        let switch = TableFile::parse(TABLES).unwrap().build().unwrap();
+        let switch = two_servers();
         let mut worker = switch.worker();
         let v2 = l.tap("v2");
         backend.worker_finish(&mut worker);
@@ -1450,7 +1412,9 @@ src_mac = "02:00:00:00:00:02"
         };
         let mut backend = l.open(small_ring(), 256);
         let (c1, v2) = (l.tap("c1"), l.tap("v2"));
-        let frames: Vec<Vec<u8>> = (0..150u16).map(|i| syn(1, 1000 + i)).collect();
+        let frames: Vec<Vec<u8>> = (0..150u16)
+            .map(|i| syn([198, 51, 100, 1], 1000 + i))
+            .collect();
         // More than two blocks hold: the kernel fills both and drops the
         // rest.
         for f in &frames[..60] {
@@ -1465,7 +1429,7 @@ src_mac = "02:00:00:00:00:02"
             send(&c1, f);
         }
         std::thread::sleep(Duration::from_millis(20));
-        let switch = TableFile::parse(TABLES).unwrap().build().unwrap();
+        let switch = two_servers();
         let mut worker = switch.worker();
         backend.worker_finish(&mut worker);
         let want: Vec<Vec<u8>> = in_memory(&frames[..n])
@@ -1509,11 +1473,11 @@ src_mac = "02:00:00:00:00:02"
             };
             let mut backend = l.open(small_ring(), batch);
             let (c1, v2) = (l.tap("c1"), l.tap("v2"));
-            let switch = TableFile::parse(TABLES).unwrap().build().unwrap();
+            let switch = two_servers();
             let mut worker = switch.worker();
             let steps = 20;
             let frames: Vec<Vec<u8>> = (0..steps * per_step)
-                .map(|i| syn((i % 200) as u8 + 1, 1000 + i as u16))
+                .map(|i| syn([198, 51, 100, (i % 200) as u8 + 1], 1000 + i as u16))
                 .collect();
             // Output frame -> the index of its input (source ports differ).
             let index: HashMap<Vec<u8>, usize> = in_memory(&frames)

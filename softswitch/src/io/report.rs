@@ -453,48 +453,12 @@ impl IoCounters {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tablefile::TableFile;
+    use crate::testing::{syn, two_servers};
     use crate::{Batch, BatchSize};
-
-    const TABLES: &str = r#"
-[pipeline]
-buckets = 16
-max_vips = 1
-[config]
-tunnel_src = "10.0.0.1"
-[[vip]]
-addr = "192.0.2.10"
-vip_id = 0
-service_ports = ["tcp/80"]
-[vip.buckets]
-round_robin = ["10.1.0.1", "10.1.0.2"]
-[[route]]
-prefix = "10.1.0.0/24"
-port = 2
-dst_mac = "02:00:00:00:02:01"
-src_mac = "02:00:00:00:00:02"
-"#;
-
-    /// A TCP SYN from `src:sport` to 192.0.2.10:80.
-    fn syn(src: [u8; 4], sport: u16) -> Vec<u8> {
-        let mut f = vec![0u8; 54];
-        f[12..14].copy_from_slice(&[0x08, 0x00]);
-        f[14] = 0x45;
-        f[16..18].copy_from_slice(&40u16.to_be_bytes());
-        f[22] = 64;
-        f[23] = 6;
-        f[26..30].copy_from_slice(&src);
-        f[30..34].copy_from_slice(&[192, 0, 2, 10]);
-        f[34..36].copy_from_slice(&sport.to_be_bytes());
-        f[36..38].copy_from_slice(&80u16.to_be_bytes());
-        f[46] = 0x50;
-        f[47] = 0x02;
-        f
-    }
 
     #[test]
     fn report_lists_hit_entries_and_every_drop_reason() {
-        let switch = TableFile::parse(TABLES).unwrap().build().unwrap();
+        let switch = two_servers();
         let mut worker = switch.worker();
         let mut batch = Batch::new(BatchSize::new(8).unwrap(), 128);
         batch.push(&syn([198, 51, 100, 1], 1000), 1).unwrap();
