@@ -295,12 +295,7 @@ fn main() {
     let sw = Netns::new(format!("{base}sw")).expect("namespace");
     let pe = Netns::new(format!("{base}pe")).expect("namespace");
     for ns in [&sw, &pe] {
-        for kv in [
-            "net.ipv6.conf.all.disable_ipv6=1",
-            "net.ipv6.conf.default.disable_ipv6=1",
-        ] {
-            ns.sysctl(kv).expect("sysctl");
-        }
+        ns.disable_ipv6().expect("sysctl");
     }
     veth(&sw, "s1", &pe, "c1").expect("veth s1-c1");
     veth(&sw, "s2", &pe, "v2").expect("veth s2-v2");

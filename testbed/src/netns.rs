@@ -57,6 +57,14 @@ impl Netns {
         self.exec("sysctl", &["-qw", kv]).map(drop)
     }
 
+    /// Turns IPv6 off on every interface of the namespace, present and to
+    /// come, so that router solicitations and MLD reports do not reach the
+    /// switch under test: the tests see only their own frames.
+    pub fn disable_ipv6(&self) -> io::Result<()> {
+        self.sysctl("net.ipv6.conf.all.disable_ipv6=1")?;
+        self.sysctl("net.ipv6.conf.default.disable_ipv6=1")
+    }
+
     /// Moves the calling thread into the namespace. Sockets it creates
     /// from then on live there.
     pub fn enter(&self) -> io::Result<()> {

@@ -208,9 +208,7 @@ impl Testbed {
     /// Links, addresses, routes and static neighbours.
     fn wire(&self) -> Result<(), Failure> {
         for ns in self.all() {
-            // No IPv6 chatter on the switch's ports.
-            ns.sysctl("net.ipv6.conf.all.disable_ipv6=1")?;
-            ns.sysctl("net.ipv6.conf.default.disable_ipv6=1")?;
+            ns.disable_ipv6()?;
         }
         let (c, m, f) = (&self.client, &self.mux, &self.fabric);
         veth(m, "p1", c, "eth0")?;

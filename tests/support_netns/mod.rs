@@ -47,14 +47,7 @@ impl Topology {
         let base = format!("bsw{}{tag}", std::process::id());
         let ns = |role: &str| {
             let ns = Netns::new(format!("{base}{role}")).expect("network namespace");
-            // No IPv6: no router solicitations or MLD reports on the
-            // links, so the switch sees only the test's frames.
-            for kv in [
-                "net.ipv6.conf.all.disable_ipv6=1",
-                "net.ipv6.conf.default.disable_ipv6=1",
-            ] {
-                ns.sysctl(kv).expect("sysctl");
-            }
+            ns.disable_ipv6().expect("sysctl");
             ns
         };
         let t = Topology {

@@ -1162,12 +1162,7 @@ mod live {
         let base = format!("bafu{}{tag}", std::process::id());
         let ns = |role: &str| {
             let ns = Netns::new(format!("{base}{role}")).expect("namespace");
-            for kv in [
-                "net.ipv6.conf.all.disable_ipv6=1",
-                "net.ipv6.conf.default.disable_ipv6=1",
-            ] {
-                ns.sysctl(kv).expect("sysctl");
-            }
+            ns.disable_ipv6().expect("sysctl");
             ns
         };
         let l = Link {
