@@ -92,15 +92,14 @@ fn flows(bits: u8) -> Vec<Flow> {
     out
 }
 
+/// A TCP SYN frame, built by the golden fixtures' frame builder.
 fn tcp_frame(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16) -> Vec<u8> {
-    let mut f = Vec::with_capacity(FRAME_LEN);
-    f.extend_from_slice(&[0x02, 0, 0, 0, 0, 0xaa, 0x02, 0, 0, 0, 0, 0xbb, 0x08, 0x00]);
-    f.extend_from_slice(&[0x45, 0, 0, 40, 0, 1, 0, 0, 64, 6, 0, 0]);
-    f.extend_from_slice(&src.octets());
-    f.extend_from_slice(&dst.octets());
-    f.extend_from_slice(&sport.to_be_bytes());
-    f.extend_from_slice(&dport.to_be_bytes());
-    f.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0]);
+    let f = beamer_fixtures::Pkt::tcp(
+        (&src.to_string(), sport),
+        (&dst.to_string(), dport),
+        beamer_fixtures::SYN,
+    )
+    .build();
     assert_eq!(f.len(), FRAME_LEN);
     f
 }

@@ -336,24 +336,15 @@ pub fn ip(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
 }
 
-/// An Ethernet + IPv4 + TCP frame (no payload), TTL 64, checksums unset
-/// (the pipeline does not check them).
+/// An Ethernet + IPv4 + TCP SYN frame (no payload), built by the golden
+/// fixtures' frame builder.
 pub fn tcp_frame(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16) -> Vec<u8> {
-    let mut f = Vec::with_capacity(54);
-    f.extend_from_slice(&[0x02, 0, 0, 0, 0, 0xaa]); // dst MAC
-    f.extend_from_slice(&[0x02, 0, 0, 0, 0, 0xbb]); // src MAC
-    f.extend_from_slice(&0x0800u16.to_be_bytes());
-    f.extend_from_slice(&[0x45, 0]); // version 4, IHL 5, TOS 0
-    f.extend_from_slice(&40u16.to_be_bytes()); // total length
-    f.extend_from_slice(&[0, 1, 0, 0]); // ident 1, no flags
-    f.extend_from_slice(&[64, 6, 0, 0]); // TTL 64, TCP, checksum 0
-    f.extend_from_slice(&src.octets());
-    f.extend_from_slice(&dst.octets());
-    f.extend_from_slice(&sport.to_be_bytes());
-    f.extend_from_slice(&dport.to_be_bytes());
-    f.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0]); // seq 1, ack 0
-    f.extend_from_slice(&[0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0]); // SYN
-    f
+    beamer_fixtures::Pkt::tcp(
+        (&src.to_string(), sport),
+        (&dst.to_string(), dport),
+        beamer_fixtures::SYN,
+    )
+    .build()
 }
 
 /// What came out of the switch for one frame.
